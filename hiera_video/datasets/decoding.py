@@ -1,0 +1,556 @@
+"""Video decoding behind one interface, for PyAV (default), decord and torchcodec.
+
+Usage::
+
+    with open_video("clip.mp4", backend="pyav") as video:
+        video.num_frames, video.fps, video.duration    # frames, frames per second, seconds
+        frames = video.get_frames([0, 4, 8])           # uint8 [T, H, W, C], RGB
+
+Every failure (missing, empty, truncated or corrupt file, no video stream, zero frames, unsupported codec,
+decode timeout) raises :class:`VideoDecodeError` whose message starts with the file path.
+
+How the PyAV reader copes with real files:
+
+- Frame count, frame times and fps come from the packet index (demuxing without decoding, which is cheap),
+  not from container metadata, so a missing or wrong duration or frame count does not matter.
+- Frame ``i`` is the ``i``-th frame in presentation order. ``fps`` is the stream's average rate.
+  For variable-frame-rate files ``is_constant_frame_rate`` is False and :meth:`VideoReader.indices_at_times`
+  maps times to the frame shown at that time; the datasets sample in time for such files.
+- Rotation metadata (display matrix) is applied, so frames come out the way players show them.
+- Any pixel format (yuv444, 10-bit, ...) and any codec FFmpeg decodes (H.264, VP9, AV1, ...) converts to RGB.
+- Frames are decoded once per call: seek to the keyframe before the first needed frame, decode forward,
+  keep the needed ones; a new seek only when the next needed frame lies past a later keyframe.
+
+decord and torchcodec are optional; they index frames their own way and do not apply rotation. On
+constant-frame-rate H.264 all backends return the same frames (tested).
+
+Watchdog: a decoder can hang (a stalled network mount, a FIFO, a pathological file). Threads cannot be
+killed, so ``open_video(path, timeout=seconds)`` runs the reader in a helper subprocess
+(:class:`DecodeServer`, one per process, also inside DataLoader workers, which may not fork children with
+``multiprocessing``) and kills it when a request exceeds the timeout; the video then fails with
+``VideoDecodeError(path, "timed out ...")`` and the next video starts a fresh helper.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import pickle
+import select
+import struct
+import subprocess
+import sys
+from bisect import bisect_right
+from fractions import Fraction
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+BACKENDS = ("pyav", "decord", "torchcodec")
+
+
+class VideoDecodeError(RuntimeError):
+    """A video could not be opened or decoded; ``str(error)`` names the file and the reason."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+    def __reduce__(self):
+        return (VideoDecodeError, (self.path, self.reason))
+
+
+class VideoReader:
+    """An open video: ``num_frames``, ``fps``, ``duration`` and ``get_frames(indices)``.
+
+    Subclasses set ``path``, ``num_frames``, ``fps``, ``frame_times`` (seconds from the first frame, one per
+    frame, presentation order) and implement :meth:`_read_frames`.
+    """
+
+    path: str
+    num_frames: int
+    fps: float
+    frame_times: np.ndarray
+    codec: str = ""
+    width: int = 0
+    height: int = 0
+
+    @property
+    def duration(self) -> float:
+        """Seconds from the first frame's start to the last frame's end."""
+        if self.num_frames == 0:
+            return 0.0
+        return float(self.frame_times[-1]) + 1.0 / self.fps
+
+    @property
+    def is_constant_frame_rate(self) -> bool:
+        """True when consecutive frames are evenly spaced.
+
+        Tolerance: 1 % of a frame or 1.5 ms, whichever is larger (WebM stores times in milliseconds, so a
+        30 fps WebM alternates 33 and 34 ms steps and is still constant-rate).
+        """
+        if self.num_frames < 3:
+            return True
+        steps = np.diff(self.frame_times)
+        return bool(np.abs(steps - 1.0 / self.fps).max() <= max(0.01 / self.fps, 0.0015))
+
+    def indices_at_times(self, times: Sequence[float]) -> list[int]:
+        """Index of the frame on screen at each time (seconds from the first frame)."""
+        return [max(bisect_right(self.frame_times, t + 1e-6) - 1, 0) for t in times]
+
+    def metadata(self) -> dict:
+        """Probe result: frames, fps, duration, codec, size, constant frame rate (for manifests)."""
+        return {
+            "num_frames": self.num_frames,
+            "fps": self.fps,
+            "duration": self.duration,
+            "codec": self.codec,
+            "width": self.width,
+            "height": self.height,
+            "constant_frame_rate": self.is_constant_frame_rate,
+        }
+
+    def get_frames(self, indices: Sequence[int]) -> torch.Tensor:
+        """Frames at ``indices`` (any order, repeats allowed) as uint8 ``[T, H, W, C]`` RGB."""
+        indices = [int(i) for i in indices]
+        if not indices:
+            raise ValueError(f"{self.path}: get_frames needs at least one index")
+        bad = [i for i in indices if not 0 <= i < self.num_frames]
+        if bad:
+            raise IndexError(f"{self.path}: frame indices {bad[:5]} outside [0, {self.num_frames})")
+        unique = sorted(set(indices))
+        decoded = self._read_frames(unique)  # [len(unique), H, W, C]
+        position = {index: row for row, index in enumerate(unique)}
+        return decoded[[position[i] for i in indices]]
+
+    def _read_frames(self, sorted_unique_indices: list[int]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the file."""
+
+    def __enter__(self) -> "VideoReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _check_file(path: str) -> None:
+    if not os.path.exists(path):
+        raise VideoDecodeError(path, "file not found (check DATA.PATH_PREFIX and the list file)")
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise VideoDecodeError(path, "file is empty (0 bytes); re-download it")
+
+
+class PyAVReader(VideoReader):
+    """PyAV (FFmpeg) reader; see the module docstring for how it handles messy files."""
+
+    def __init__(self, path: str, threads: int = 0):
+        import av
+
+        self.path = str(path)
+        _check_file(self.path)
+        try:
+            self._container = av.open(self.path, metadata_errors="ignore")
+        except (av.FFmpegError, OSError, UnicodeDecodeError) as error:
+            raise VideoDecodeError(self.path, f"cannot open ({error})") from None
+        try:
+            self._init_stream(threads)
+        except BaseException:
+            self._container.close()
+            raise
+
+    def _init_stream(self, threads: int) -> None:
+        if not self._container.streams.video:
+            raise VideoDecodeError(self.path, "no video stream (audio-only or not a video file)")
+        stream = self._container.streams.video[0]
+        if threads != 1:
+            stream.thread_type = "AUTO"
+            stream.thread_count = threads
+        self._stream = stream
+        self.codec = stream.codec_context.name
+        self.width, self.height = stream.codec_context.width, stream.codec_context.height
+        self._index_packets()
+        if self.num_frames == 0:
+            raise VideoDecodeError(self.path, "video stream has no frames")
+        self._time_base = stream.time_base
+        self.frame_times = np.asarray([float((pts - self._pts[0]) * self._time_base) for pts in self._pts])
+        self.fps = self._average_fps()
+
+    def _index_packets(self) -> None:
+        """Read every packet header (no decoding): presentation timestamps and keyframes."""
+        import av
+
+        pts, keyframe_pts, self.truncated = [], [], False
+        try:
+            for packet in self._container.demux(self._stream):
+                if packet.size == 0:
+                    continue
+                pts.append(packet.pts)
+                if packet.is_keyframe:
+                    keyframe_pts.append(packet.pts)
+        except av.FFmpegError:
+            # A truncated or damaged tail: keep the packets before it, minus the last (likely partial) one.
+            self.truncated = True
+            pts = pts[:-1]
+        self._has_timestamps = all(p is not None for p in pts)
+        if self._has_timestamps:
+            pts = sorted(pts)
+        else:
+            pts = list(range(len(pts)))
+        self._pts = pts
+        self.num_frames = len(pts)
+        keyframes = sorted(p for p in keyframe_pts if p is not None) if self._has_timestamps else [0]
+        self._keyframe_pts = keyframes or [pts[0] if pts else 0]
+
+    def _average_fps(self) -> float:
+        rate = self._stream.average_rate or self._stream.guessed_rate
+        if rate and float(rate) > 0:
+            return float(rate)
+        if self.num_frames > 1 and self._has_timestamps and self.frame_times[-1] > 0:
+            return (self.num_frames - 1) / float(self.frame_times[-1])
+        raise VideoDecodeError(self.path, "frame rate unknown (no rate in the stream, no timestamps)")
+
+    def _read_frames(self, sorted_unique_indices: list[int]) -> torch.Tensor:
+        import av
+
+        wanted = {self._pts[i]: i for i in sorted_unique_indices}
+        frames: dict[int, np.ndarray] = {}
+        try:
+            if self._has_timestamps:
+                for group in self._seek_groups(sorted_unique_indices):
+                    self._decode_group(group, wanted, frames)
+            else:
+                self._decode_from_start(set(sorted_unique_indices), frames)
+        except av.FFmpegError as error:
+            raise VideoDecodeError(self.path, f"decoding failed ({error})") from None
+        missing = [i for i in sorted_unique_indices if i not in frames]
+        if missing:
+            raise VideoDecodeError(
+                self.path, f"frames {missing[:5]} of {self.num_frames} could not be decoded (truncated or corrupt)"
+            )
+        return torch.from_numpy(np.stack([frames[i] for i in sorted_unique_indices]))
+
+    def _seek_groups(self, sorted_indices: list[int]) -> list[list[int]]:
+        """Split needed frames into runs decoded after one seek: a new run starts past a later keyframe."""
+        groups = [[sorted_indices[0]]]
+        for index in sorted_indices[1:]:
+            keyframe = self._keyframe_pts[bisect_right(self._keyframe_pts, self._pts[index]) - 1]
+            if keyframe > self._pts[groups[-1][-1]]:
+                groups.append([index])
+            else:
+                groups[-1].append(index)
+        return groups
+
+    def _decode_group(self, group: list[int], wanted: dict, frames: dict) -> None:
+        first_pts, last_pts = self._pts[group[0]], self._pts[group[-1]]
+        for from_start in (False, True):
+            target = self._pts[0] if from_start else first_pts
+            self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
+            overshot = False
+            for frame in self._container.decode(self._stream):
+                pts = frame.pts
+                if pts is None:
+                    continue
+                if pts > first_pts and group[0] not in frames and not from_start:
+                    overshot = True  # the seek landed after the first needed frame: retry from the start
+                    break
+                if pts in wanted and wanted[pts] not in frames:
+                    frames[wanted[pts]] = self._to_rgb(frame)
+                if pts >= last_pts:
+                    break
+            if not overshot:
+                return
+
+    def _decode_from_start(self, needed: set[int], frames: dict) -> None:
+        """For streams without timestamps: count frames in decode order from the start."""
+        self._container.seek(0)
+        for position, frame in enumerate(self._container.decode(self._stream)):
+            if position in needed:
+                frames[position] = self._to_rgb(frame)
+            if position >= max(needed):
+                break
+
+    @staticmethod
+    def _to_rgb(frame) -> np.ndarray:
+        rgb = frame.to_ndarray(format="rgb24")  # [H, W, 3]
+        quarter_turns = round((frame.rotation or 0) / 90) % 4
+        if quarter_turns:
+            rgb = np.ascontiguousarray(np.rot90(rgb, k=quarter_turns))  # counter-clockwise, as players show
+        return rgb
+
+    def close(self) -> None:
+        """Close the container."""
+        self._container.close()
+
+
+class DecordReader(VideoReader):
+    """decord reader (optional extra ``pip install hiera-video[decord]``); does not apply rotation."""
+
+    def __init__(self, path: str, threads: int = 0):
+        try:
+            import decord
+        except ImportError:
+            raise ImportError(
+                "DATA.DECODING_BACKEND='decord' needs decord: pip install hiera-video[decord]"
+            ) from None
+        self.path = str(path)
+        _check_file(self.path)
+        try:
+            self._reader = decord.VideoReader(self.path, ctx=decord.cpu(0), num_threads=threads)
+        except (decord.DECORDError, RuntimeError) as error:
+            raise VideoDecodeError(self.path, f"cannot open ({error})") from None
+        self.num_frames = len(self._reader)
+        if self.num_frames == 0:
+            raise VideoDecodeError(self.path, "video stream has no frames")
+        self.fps = float(self._reader.get_avg_fps())
+        self.frame_times = np.asarray(self._reader.get_frame_timestamp(range(self.num_frames))[:, 0])
+        self.frame_times = self.frame_times - self.frame_times[0]
+        first = self._reader[0].shape
+        self.height, self.width = int(first[0]), int(first[1])
+        self.codec = "unknown (decord)"
+
+    def _read_frames(self, sorted_unique_indices: list[int]) -> torch.Tensor:
+        import decord
+
+        try:
+            batch = self._reader.get_batch(sorted_unique_indices).asnumpy()  # [T, H, W, C]
+        except (decord.DECORDError, RuntimeError) as error:
+            raise VideoDecodeError(self.path, f"decoding failed ({error})") from None
+        return torch.from_numpy(batch)
+
+
+class TorchCodecReader(VideoReader):
+    """torchcodec reader, used when ``torchcodec`` is installed; does not apply rotation."""
+
+    def __init__(self, path: str, threads: int = 0):
+        try:
+            from torchcodec.decoders import VideoDecoder
+        except ImportError:
+            raise ImportError("DATA.DECODING_BACKEND='torchcodec' needs torchcodec: pip install torchcodec") from None
+        self.path = str(path)
+        _check_file(self.path)
+        try:
+            self._decoder = VideoDecoder(self.path, seek_mode="exact", num_ffmpeg_threads=threads)
+        except (RuntimeError, ValueError) as error:
+            raise VideoDecodeError(self.path, f"cannot open ({error})") from None
+        meta = self._decoder.metadata
+        self.num_frames = int(meta.num_frames or 0)
+        if self.num_frames == 0:
+            raise VideoDecodeError(self.path, "video stream has no frames")
+        self.fps = float(meta.average_fps)
+        self.frame_times = np.arange(self.num_frames) / self.fps
+        self.codec, self.width, self.height = str(meta.codec), int(meta.width), int(meta.height)
+
+    def _read_frames(self, sorted_unique_indices: list[int]) -> torch.Tensor:
+        try:
+            batch = self._decoder.get_frames_at(indices=sorted_unique_indices).data  # [T, C, H, W]
+        except (RuntimeError, ValueError) as error:
+            raise VideoDecodeError(self.path, f"decoding failed ({error})") from None
+        return batch.permute(0, 2, 3, 1).contiguous()  # [T, C, H, W] -> [T, H, W, C]
+
+
+_READERS = {"pyav": PyAVReader, "decord": DecordReader, "torchcodec": TorchCodecReader}
+
+
+def available_backends() -> list[str]:
+    """Backends whose library imports here."""
+    found = ["pyav"]
+    for name, module in (("decord", "decord"), ("torchcodec", "torchcodec.decoders")):
+        try:
+            __import__(module)
+            found.append(name)
+        except Exception:  # a broken optional install must not break the default backend
+            pass
+    return found
+
+
+def open_video(
+    path: str | os.PathLike, backend: str = "pyav", timeout: Optional[float] = None, threads: int = 0
+) -> VideoReader:
+    """Open ``path`` with ``backend`` ("pyav", "decord", "torchcodec") and return a :class:`VideoReader`.
+
+    With ``timeout`` (seconds, > 0) the reader runs in a watchdog subprocess and every request (open,
+    ``get_frames``) that takes longer fails with :class:`VideoDecodeError`. ``threads`` is the decoder's
+    thread count (0: FFmpeg's choice).
+    """
+    if backend not in _READERS:
+        raise ValueError(f"unknown decoding backend {backend!r}; DATA.DECODING_BACKEND must be one of {BACKENDS}")
+    path = os.fspath(path)
+    if timeout:
+        return WatchdogReader(path, backend, timeout, threads)
+    return _READERS[backend](path, threads=threads)
+
+
+def probe_video(path: str | os.PathLike, backend: str = "pyav", timeout: Optional[float] = None) -> dict:
+    """Open ``path`` and return its :meth:`VideoReader.metadata`; raises :class:`VideoDecodeError`."""
+    with open_video(path, backend, timeout=timeout) as video:
+        return video.metadata()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Watchdog: the reader runs in a helper subprocess that is killed when a request takes too long.
+# ----------------------------------------------------------------------------------------------------------
+def _send(stream, message) -> None:
+    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(struct.pack("<Q", len(payload)))
+    stream.write(payload)
+    stream.flush()
+
+
+def _receive_exact(stream, size: int) -> bytes:
+    chunks, remaining = [], size
+    while remaining:
+        chunk = stream.read(remaining)
+        if not chunk:
+            raise EOFError("decode helper closed the pipe")
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def _receive(stream):
+    (size,) = struct.unpack("<Q", _receive_exact(stream, 8))
+    return pickle.loads(_receive_exact(stream, size))
+
+
+class DecodeServer:
+    """A helper subprocess that opens videos and decodes frames on request (see the module docstring).
+
+    One per process (:meth:`for_this_process`); restarted after a timeout or crash. Requests:
+    ``("open", path, backend, threads)`` -> metadata dict, ``("frames", indices)`` -> uint8 array,
+    ``("close",)``. Errors come back as ``("error", VideoDecodeError)``.
+    """
+
+    _instance: Optional["DecodeServer"] = None
+    _instance_pid: Optional[int] = None
+
+    def __init__(self):
+        env = dict(os.environ, OMP_NUM_THREADS="1")
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH", "")]))
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "hiera_video.datasets.decoding"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        self._output_fd = self._process.stdout.fileno()
+
+    @classmethod
+    def for_this_process(cls) -> "DecodeServer":
+        """The running helper of this process (a forked DataLoader worker gets its own)."""
+        if cls._instance is None or cls._instance_pid != os.getpid() or not cls._instance.alive():
+            cls._instance, cls._instance_pid = cls(), os.getpid()
+            atexit.register(cls._instance.stop)
+        return cls._instance
+
+    def alive(self) -> bool:
+        """Whether the helper process is still running."""
+        return self._process.poll() is None
+
+    def request(self, message, timeout: float, path: str):
+        """Send ``message`` and wait at most ``timeout`` seconds for the answer."""
+        try:
+            _send(self._process.stdin, message)
+            ready, _, _ = select.select([self._output_fd], [], [], timeout)
+            if not ready:
+                self.stop()
+                raise VideoDecodeError(path, f"timed out after {timeout:g} s (DATA.DECODE_TIMEOUT); decoder killed")
+            status, value = _receive(self._process.stdout)
+        except (BrokenPipeError, EOFError, OSError) as error:
+            self.stop()
+            raise VideoDecodeError(path, f"decode helper process died ({error})") from None
+        if status == "error":
+            raise value
+        return value
+
+    def stop(self) -> None:
+        """Kill the helper (it may be stuck in a system call, so no polite shutdown)."""
+        if self.alive():
+            self._process.kill()
+        self._process.wait()
+        for pipe in (self._process.stdin, self._process.stdout):
+            try:
+                pipe.close()
+            except OSError:
+                pass
+
+
+class WatchdogReader(VideoReader):
+    """A :class:`VideoReader` whose work runs in the :class:`DecodeServer` under a timeout."""
+
+    def __init__(self, path: str, backend: str, timeout: float, threads: int = 0):
+        self.path, self.timeout = path, float(timeout)
+        self._server = DecodeServer.for_this_process()
+        meta = self._server.request(("open", path, backend, threads), self.timeout, path)
+        for key, value in meta.items():
+            setattr(self, key, value)
+
+    @property
+    def duration(self) -> float:
+        """Seconds from the first frame's start to the last frame's end."""
+        return self._duration
+
+    @duration.setter
+    def duration(self, value: float) -> None:
+        self._duration = value
+
+    def _read_frames(self, sorted_unique_indices: list[int]) -> torch.Tensor:
+        frames = self._server.request(("frames", sorted_unique_indices), self.timeout, self.path)
+        return torch.from_numpy(frames)
+
+    def close(self) -> None:
+        """Close the file in the helper (a dead helper has nothing left open)."""
+        if self._server.alive():
+            try:
+                self._server.request(("close",), self.timeout, self.path)
+            except VideoDecodeError:
+                pass
+
+
+def _serve(commands, answers) -> None:
+    """Helper-process loop: answer requests from the parent until it closes the pipe."""
+    reader: Optional[VideoReader] = None
+    while True:
+        try:
+            message = _receive(commands)
+        except EOFError:
+            return
+        try:
+            if message[0] == "open":
+                if reader is not None:
+                    reader.close()
+                _, path, backend, threads = message
+                reader = None
+                reader = _READERS[backend](path, threads=threads)
+                answer = dict(reader.metadata(), frame_times=reader.frame_times)
+                answer.pop("constant_frame_rate")
+            elif message[0] == "frames":
+                answer = reader.get_frames(message[1]).numpy()
+            else:
+                if reader is not None:
+                    reader.close()
+                reader, answer = None, None
+            _send(answers, ("ok", answer))
+        except VideoDecodeError as error:
+            _send(answers, ("error", error))
+        except Exception as error:  # reported to the parent, which fails this video only
+            path = message[1] if message[0] == "open" else getattr(reader, "path", "?")
+            _send(answers, ("error", VideoDecodeError(str(path), f"{type(error).__name__}: {error}")))
+
+
+def _serve_stdio() -> None:
+    """Entry point of the helper: the protocol owns the original stdout; stray prints go to stderr."""
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    _serve(sys.stdin.buffer, answers)
+
+
+if __name__ == "__main__":
+    # Import through the package so pickled errors are hiera_video.datasets.decoding.VideoDecodeError.
+    from hiera_video.datasets.decoding import _serve_stdio as serve
+
+    serve()
