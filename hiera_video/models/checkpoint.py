@@ -1,0 +1,173 @@
+"""Loading weights into Hiera models: official files, plain state dicts, safetensors, toolkit checkpoints.
+
+All compatibility rules live in ``adapt_state_dict``: MAE-only keys are dropped for classifiers, position
+embeddings are interpolated to the model's input size, and a classifier head of another size is left to
+its fresh initialization with a warning.
+"""
+import logging
+import os
+import pickle
+import zipfile
+from typing import Dict, List, NamedTuple, Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+logger = logging.getLogger(__name__)
+
+StateDict = Dict[str, torch.Tensor]
+
+# Keys of an MAE checkpoint that a classifier does not have.
+_MAE_ONLY_PREFIXES = ("encoder_norm.", "multi_scale_fusion_heads.", "decoder_", "mask_token")
+_HEAD_KEYS = ("head.projection.weight", "head.projection.bias")
+
+
+class LoadResult(NamedTuple):
+    """What ``load_checkpoint`` did: keys the model kept its own values for, keys it ignored."""
+    missing_keys: List[str]
+    unexpected_keys: List[str]
+    reinitialized_keys: List[str]
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file cannot be read or does not fit the model."""
+
+
+def read_checkpoint(path: str) -> StateDict:
+    """Read a state dict from an official / toolkit checkpoint (``model_state``), a plain ``.pth`` state
+    dict, or a ``.safetensors`` file. Pickles are loaded with ``weights_only=True``."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f"checkpoint {path} does not exist (check the path, e.g. "
+                              f"TRAIN.CHECKPOINT_FILE_PATH / TEST.CHECKPOINT_FILE_PATH).")
+    if path.endswith(".safetensors"):
+        return _read_safetensors(path)
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "Weights only load failed" not in str(error):
+            raise CheckpointError(f"cannot read checkpoint {path}: {str(error).splitlines()[0]}. The file "
+                                  f"is corrupt or not a PyTorch checkpoint.") from error
+        raise CheckpointError(
+            f"refusing to load {path}: it holds objects other than tensors and plain containers, which "
+            f"could run code when unpickled ({str(error).splitlines()[0]}). Re-save its state dict with "
+            f"torch.save(model.state_dict(), path).") from error
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as error:
+        if _looks_like_safetensors(path):
+            return _read_safetensors(path)
+        raise CheckpointError(f"cannot read checkpoint {path}: {error}. The file is truncated, corrupt, "
+                              f"or not a PyTorch/safetensors checkpoint.") from error
+    return _unwrap(content, path)
+
+
+def _looks_like_safetensors(path: str) -> bool:
+    with open(path, "rb") as handle:
+        head = handle.read(9)
+    return len(head) == 9 and head[8:9] == b"{"
+
+
+def _read_safetensors(path: str) -> StateDict:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+    try:
+        return load_file(path, device="cpu")
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(f"cannot read safetensors file {path}: {error}.") from error
+
+
+def _unwrap(content, path: str) -> StateDict:
+    """Find the state dict inside the containers used by official, toolkit, MAE and DDP checkpoints."""
+    if isinstance(content, dict):
+        for key in ("model_state", "model", "state_dict"):
+            if isinstance(content.get(key), dict):
+                content = content[key]
+                break
+    if not isinstance(content, dict) or not all(isinstance(v, torch.Tensor) for v in content.values()):
+        raise CheckpointError(f"{path} holds no state dict of tensors (found {type(content).__name__}).")
+    return {k.removeprefix("module."): v for k, v in content.items()}
+
+
+def checkpoint_num_classes(state_dict: StateDict) -> Optional[int]:
+    """Number of classes of the checkpoint's classifier head, or None when it has none."""
+    weight = state_dict.get(_HEAD_KEYS[0])
+    return None if weight is None else weight.shape[0]
+
+
+def interpolate_pos_embed(pos_embed: torch.Tensor, old_grid: List[int], new_grid: List[int]) -> torch.Tensor:
+    """Resize a [1, prod(grid), C] position embedding from ``old_grid`` to ``new_grid`` (1-D: linear,
+    2-D: bicubic), as done when a model runs at another size than its checkpoint."""
+    channels = pos_embed.shape[-1]
+    # [1, N, C] -> [1, C, *grid]
+    grid = pos_embed.reshape(1, *old_grid, channels).movedim(-1, 1).float()
+    mode = "linear" if len(old_grid) == 1 else "bicubic"
+    grid = F.interpolate(grid, size=tuple(new_grid), mode=mode, align_corners=False)
+    return grid.movedim(1, -1).reshape(1, -1, channels).to(pos_embed.dtype)
+
+
+def _pos_embed_grids(model: nn.Module, key: str, tokens: int) -> Optional[tuple]:
+    """(old grid, new grid) for a position-embedding key whose token count differs from the model's."""
+    shape = list(model.tokens_spatial_shape)
+    if key == "pos_embed_temporal":
+        return [tokens], shape[:1]
+    new = shape[1:] if key == "pos_embed_spatial" else shape
+    side = round(tokens ** (1 / len(new)))
+    if side ** len(new) != tokens:
+        return None
+    return [side] * len(new), new
+
+
+def adapt_state_dict(state_dict: StateDict, model: nn.Module, source: str = "checkpoint") -> tuple:
+    """Make a checkpoint's state dict fit ``model``: returns (state dict, re-initialized keys).
+
+    Raises ``CheckpointError`` listing every parameter whose shape cannot be made to fit.
+    """
+    own = model.state_dict()
+    adapted, reinitialized, mismatched = {}, [], []
+    for key, value in state_dict.items():
+        if key not in own and key.startswith(_MAE_ONLY_PREFIXES) and "decoder_pos_embed" not in own:
+            continue  # an MAE checkpoint into a classifier: take the encoder
+        target = own.get(key)
+        if target is None or target.shape == value.shape:
+            adapted[key] = value
+        elif key in _HEAD_KEYS:
+            logger.warning("%s: classifier head %s has shape %s, the model's has %s; it is re-initialized "
+                           "(fine-tuning to another number of classes).", source, key, tuple(value.shape),
+                           tuple(target.shape))
+            reinitialized.append(key)
+        elif key in ("pos_embed", "pos_embed_spatial", "pos_embed_temporal") and value.dim() == 3:
+            grids = _pos_embed_grids(model, key, value.shape[1])
+            if grids is None:
+                mismatched.append(f"{key}: checkpoint {tuple(value.shape)} vs model {tuple(target.shape)}")
+            else:
+                logger.info("%s: interpolating %s from grid %s to %s.", source, key, *grids)
+                adapted[key] = interpolate_pos_embed(value, *grids)
+        else:
+            mismatched.append(f"{key}: checkpoint {tuple(value.shape)} vs model {tuple(target.shape)}")
+    if mismatched:
+        raise CheckpointError(
+            f"{source} does not fit this model ({len(mismatched)} parameters of another shape; is it "
+            f"another architecture or size?):\n  " + "\n  ".join(mismatched[:20]))
+    return adapted, reinitialized
+
+
+def load_state_dict_into(model: nn.Module, state_dict: StateDict, source: str = "checkpoint") -> LoadResult:
+    """Load ``state_dict`` into ``model`` after ``adapt_state_dict``; reports missing and unexpected keys."""
+    adapted, reinitialized = adapt_state_dict(state_dict, model, source)
+    own_keys = set(model.state_dict())
+    if own_keys.isdisjoint(adapted):
+        raise CheckpointError(f"{source} holds no weights of this model (its first keys: "
+                              f"{list(state_dict)[:5]}); is it a Hiera checkpoint?")
+    result = model.load_state_dict(adapted, strict=False)
+    missing = [k for k in result.missing_keys if k not in reinitialized]
+    if missing:
+        logger.warning("%s: %d model parameters not in the checkpoint keep their initialization: %s",
+                       source, len(missing), ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else ""))
+    if result.unexpected_keys:
+        logger.warning("%s: %d checkpoint keys not used by the model: %s", source, len(result.unexpected_keys),
+                       ", ".join(result.unexpected_keys[:10]) + (" ..." if len(result.unexpected_keys) > 10 else ""))
+    return LoadResult(missing, list(result.unexpected_keys), reinitialized)
+
+
+def load_checkpoint(model: nn.Module, path: str) -> LoadResult:
+    """Load the weights of ``path`` (any supported format) into ``model``; see the module docstring."""
+    return load_state_dict_into(model, read_checkpoint(path), source=path)

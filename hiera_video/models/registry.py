@@ -1,0 +1,75 @@
+"""Named Hiera models (the official release's names) and ``create_model``."""
+from typing import Callable, Dict, List, Optional
+
+import torch.nn as nn
+
+from .hiera import Hiera
+from .hiera_mae import MaskedAutoencoderHiera
+
+_MODELS: Dict[str, Callable[..., nn.Module]] = {}
+
+# Paper, Table 2: width, heads and blocks per stage.
+_SIZES = {
+    "tiny": dict(embed_dim=96, num_heads=1, stages=(1, 2, 7, 2)),
+    "small": dict(embed_dim=96, num_heads=1, stages=(1, 2, 11, 2)),
+    "base": dict(embed_dim=96, num_heads=1, stages=(2, 3, 16, 3)),
+    "base_plus": dict(embed_dim=112, num_heads=2, stages=(2, 3, 16, 3)),
+    "large": dict(embed_dim=144, num_heads=2, stages=(2, 6, 36, 4)),
+    "huge": dict(embed_dim=256, num_heads=4, stages=(2, 6, 36, 4)),
+}
+# 16 frames of 224 px: 3x7x7 patches at stride 2x4x4, 1x8x8-token mask units, spatial-only pooling.
+_VIDEO_16x224 = dict(
+    input_size=(16, 224, 224), num_classes=400, q_stride=(1, 2, 2), mask_unit_size=(1, 8, 8),
+    patch_kernel=(3, 7, 7), patch_stride=(2, 4, 4), patch_padding=(1, 3, 3), sep_pos_embed=True,
+)
+# MAE models pool twice, so the fused encoder output keeps 2x2 tokens per mask unit.
+_MAE = dict(q_pool=2)
+
+
+def register_model(name: str, model_class: type, **architecture) -> None:
+    """Register ``name`` as ``model_class(**architecture, **overrides)``."""
+    def build(**overrides) -> nn.Module:
+        return model_class(**{**architecture, **overrides})
+    build.__doc__ = f"{model_class.__name__} with {architecture}"
+    _MODELS[name] = build
+
+
+for _size, _arch in _SIZES.items():
+    register_model(f"hiera_{_size}_224", Hiera, **_arch)
+    register_model(f"mae_hiera_{_size}_224", MaskedAutoencoderHiera, **_arch, **_MAE)
+    if _size not in ("tiny", "small"):
+        register_model(f"hiera_{_size}_16x224", Hiera, **_arch, **_VIDEO_16x224)
+        register_model(f"mae_hiera_{_size}_16x224", MaskedAutoencoderHiera, **_arch, **_VIDEO_16x224, **_MAE)
+
+
+def list_models() -> List[str]:
+    """Names accepted by ``create_model``."""
+    return sorted(_MODELS)
+
+
+def create_model(name: str, checkpoint: Optional[str] = None, num_classes: Optional[int] = None,
+                 **overrides) -> nn.Module:
+    """Build the named model, overriding any architecture argument, and optionally load weights.
+
+    With a ``checkpoint`` and no ``num_classes``, the classifier takes the checkpoint head's size. See
+    ``hiera_video.models.load_checkpoint`` for the formats accepted.
+    """
+    if name not in _MODELS:
+        from difflib import get_close_matches
+        close = get_close_matches(name, _MODELS, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(f"unknown model {name!r}.{hint} Available: {', '.join(list_models())}.")
+    from .checkpoint import load_state_dict_into, read_checkpoint, checkpoint_num_classes
+
+    state_dict = read_checkpoint(checkpoint) if checkpoint else None
+    if num_classes is None and state_dict is not None:
+        num_classes = checkpoint_num_classes(state_dict)
+    if num_classes is not None:
+        overrides["num_classes"] = num_classes
+    try:
+        model = _MODELS[name](**overrides)
+    except TypeError as error:
+        raise ValueError(f"cannot build {name} with overrides {overrides}: {error}") from error
+    if state_dict is not None:
+        load_state_dict_into(model, state_dict, source=checkpoint)
+    return model
