@@ -108,6 +108,14 @@ _C.HIERA.MLP_RATIO = 0.0
 _C.MAE = CfgNode()
 # Fraction of mask units hidden from the encoder.
 _C.MAE.MASK_RATIO = 0.9
+# Width of the MAE decoder's transformer blocks (official video MAE: 512).
+_C.MAE.DECODER_EMBED_DIM = 512
+# Number of MAE decoder blocks (paper ablation: 8 is best).
+_C.MAE.DECODER_DEPTH = 8
+# Attention heads of the MAE decoder blocks.
+_C.MAE.DECODER_NUM_HEADS = 16
+# Normalize each target patch by its mean and variance before the reconstruction loss.
+_C.MAE.NORM_PIX_LOSS = True
 
 # ---------------------------------------------------------------------------------------------------------
 # Data
