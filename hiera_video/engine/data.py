@@ -1,0 +1,88 @@
+"""Data loaders for the engine: samplers that shard over processes and reseed every epoch.
+
+Datasets come from :func:`hiera_video.datasets.build_dataset`; the engine owns the sampler so that a
+run is reproducible: the training order depends only on (RNG_SEED, epoch), and DataLoader workers are
+seeded from the global generator, which the trainer reseeds at the start of every epoch.
+"""
+from __future__ import annotations
+
+import torch
+from fvcore.common.config import CfgNode
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from .distributed import DistributedContext
+
+
+def per_process_train_batch(cfg: CfgNode, world_size: int) -> int:
+    """Videos per loader batch on one process: TRAIN.BATCH_SIZE clips per optimizer step over all
+    processes, split over processes, accumulation steps and repeated-augmentation samples."""
+    divisor = world_size * cfg.TRAIN.ACCUM_STEPS * cfg.AUG.NUM_SAMPLE
+    if cfg.TRAIN.BATCH_SIZE % divisor:
+        raise ValueError(
+            f"TRAIN.BATCH_SIZE {cfg.TRAIN.BATCH_SIZE} must be divisible by processes ({world_size}) x "
+            f"TRAIN.ACCUM_STEPS ({cfg.TRAIN.ACCUM_STEPS}) x AUG.NUM_SAMPLE ({cfg.AUG.NUM_SAMPLE}) = {divisor}."
+        )
+    return cfg.TRAIN.BATCH_SIZE // divisor
+
+
+def per_process_test_clips(cfg: CfgNode, world_size: int) -> int:
+    """Clips per forward pass on one process (TEST.BATCH_SIZE is over all processes)."""
+    return max(1, cfg.TEST.BATCH_SIZE // world_size)
+
+
+def _build_dataset(cfg: CfgNode, split: str) -> Dataset:
+    from hiera_video.datasets import build_dataset
+
+    return build_dataset(cfg, split)
+
+
+def build_train_loader(cfg: CfgNode, ctx: DistributedContext) -> DataLoader:
+    """Shuffled, sharded training loader; call ``loader.sampler.set_epoch(epoch)`` every epoch."""
+    dataset = _build_dataset(cfg, "train")
+    batch_size = per_process_train_batch(cfg, ctx.world_size)
+    sampler = DistributedSampler(
+        dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=cfg.RNG_SEED, drop_last=True
+    )
+    if len(sampler) < batch_size:
+        raise ValueError(
+            f"The training set has {len(dataset)} videos, fewer than one batch of {batch_size} per process "
+            f"x {ctx.world_size} processes; lower TRAIN.BATCH_SIZE or add videos."
+        )
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=cfg.DATA_LOADER.NUM_WORKERS,
+        pin_memory=cfg.DATA_LOADER.PIN_MEMORY and ctx.device.type == "cuda",
+        drop_last=True,
+        collate_fn=getattr(dataset, "collate_fn", None),
+    )
+
+
+def build_test_loader(cfg: CfgNode, ctx: DistributedContext, split: str) -> DataLoader:
+    """Multi-view test loader, sharded without shuffling. The sampler pads the last shard with repeated
+    videos; the tester counts every video index once."""
+    from hiera_video.datasets import collate_test_batch
+
+    dataset = _build_dataset(cfg, split)
+    views = cfg.TEST.NUM_ENSEMBLE_VIEWS * cfg.TEST.NUM_SPATIAL_CROPS
+    sampler = DistributedSampler(dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=False)
+    return DataLoader(
+        dataset,
+        batch_size=max(1, per_process_test_clips(cfg, ctx.world_size) // views),
+        sampler=sampler,
+        num_workers=cfg.DATA_LOADER.NUM_WORKERS,
+        pin_memory=cfg.DATA_LOADER.PIN_MEMORY and ctx.device.type == "cuda",
+        collate_fn=collate_test_batch,
+    )
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)

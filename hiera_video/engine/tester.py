@@ -1,0 +1,150 @@
+"""Multi-view testing: TEST.NUM_ENSEMBLE_VIEWS x TEST.NUM_SPATIAL_CROPS views per video, softmax scores
+summed per video, top-1 / top-5 / mean class accuracy.
+
+Scores are keyed by video index and gathered from every process, so the videos the distributed sampler
+repeats to pad its shards count once. Videos that fail to decode are counted and listed, never dropped
+silently: ``metrics.json`` holds ``num_videos``, ``num_evaluated``, ``num_failed`` and ``failed``.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from fvcore.common.config import CfgNode
+
+from .checkpoint import find_latest_checkpoint, unwrap_model
+from .data import build_test_loader, per_process_test_clips
+from .distributed import DistributedContext, all_gather_objects
+from .logging import get_logger, progress
+from .meters import classification_metrics
+from .tasks import get_task
+from .precision import autocast_context
+
+
+@torch.no_grad()
+def predict_views(model: torch.nn.Module, views: torch.Tensor, clips_per_pass: int, precision: str,
+                  device: torch.device) -> torch.Tensor:
+    """Summed softmax over views: [B, V, C, T, H, W] -> [B, num_classes] (float32, on CPU)."""
+    batch, num_views = views.shape[:2]
+    flat = views.flatten(0, 1)  # [B, V, C, T, H, W] -> [B*V, C, T, H, W]
+    probabilities = []
+    for chunk in flat.split(clips_per_pass):
+        with autocast_context(precision, device):
+            logits = model(chunk.to(device, non_blocking=True))
+        probabilities.append(logits.float().softmax(dim=-1).cpu())
+    return torch.cat(probabilities).view(batch, num_views, -1).sum(dim=1)
+
+
+def _batch_failures(batch: dict) -> list[dict[str, Any]]:
+    """The failed videos a test batch reports: [{"index", "path", "error"}]."""
+    return [dict(failure) for failure in batch.get("failed", [])]
+
+
+def evaluate(cfg: CfgNode, model: torch.nn.Module, loader: torch.utils.data.DataLoader,
+             ctx: DistributedContext) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Score every video of ``loader`` on every process; return (metrics, per-video predictions).
+
+    Predictions hold ``index``, ``label`` and ``scores`` [N, K] sorted by video index (same on all ranks).
+    """
+    model.eval()
+    clips_per_pass = per_process_test_clips(cfg, ctx.world_size)
+    scores: dict[int, tuple[torch.Tensor, int]] = {}
+    failures: dict[int, dict[str, Any]] = {}
+    for batch in progress(loader, ctx.is_main, desc="test"):
+        for failure in _batch_failures(batch):
+            failures[int(failure["index"])] = failure
+        if len(batch["index"]) == 0:
+            continue
+        video_scores = predict_views(model, batch["views"], clips_per_pass, cfg.TRAIN.MIXED_PRECISION, ctx.device)
+        for index, label, row in zip(batch["index"].tolist(), batch["label"].tolist(), video_scores):
+            scores[index] = (row, label)
+    # Every process sees its shard; the union over processes keyed by index counts each video once.
+    merged_scores: dict[int, tuple[torch.Tensor, int]] = {}
+    merged_failures: dict[int, dict[str, Any]] = {}
+    for part_scores, part_failures in all_gather_objects((scores, failures)):
+        merged_scores.update(part_scores)
+        merged_failures.update(part_failures)
+    indices = sorted(merged_scores)
+    score_matrix = torch.stack([merged_scores[i][0] for i in indices]) if indices else torch.zeros(0, 0)
+    labels = torch.tensor([merged_scores[i][1] for i in indices], dtype=torch.long)
+    num_videos = len(loader.dataset)
+    metrics: dict[str, Any] = classification_metrics(score_matrix, labels)
+    failed = [merged_failures[i] for i in sorted(merged_failures)]
+    metrics.update(num_videos=num_videos, num_evaluated=len(indices), num_failed=len(failed), failed=failed)
+    if num_videos:
+        # The same top-1 with every failed video counted as a miss, so failures cannot flatter a result.
+        correct = metrics["top1"] * len(indices) / 100.0 if indices else 0.0
+        metrics["top1_failed_as_wrong"] = correct / num_videos * 100.0
+    if len(indices) + len(failed) != num_videos:
+        get_logger().error("Test covered %d + %d failed of %d videos: some videos were never scored.",
+                           len(indices), len(failed), num_videos)
+    predictions = {"index": np.array(indices, dtype=np.int64), "label": labels.numpy(),
+                   "scores": score_matrix.numpy()}
+    return metrics, predictions
+
+
+def write_test_results(output_dir: str, metrics: dict[str, Any], predictions: dict[str, np.ndarray],
+                       paths: Optional[list[str]] = None) -> Path:
+    """Write ``OUTPUT_DIR/test/metrics.json`` and ``predictions.npz`` (index, label, scores, path)."""
+    folder = Path(output_dir) / "test"
+    folder.mkdir(parents=True, exist_ok=True)
+    clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()}
+    with open(folder / "metrics.json", "w", encoding="utf-8") as f:
+        json.dump(clean, f, indent=2)
+    extra = {"path": np.array([paths[i] for i in predictions["index"]])} if paths else {}
+    np.savez(folder / "predictions.npz", **predictions, **extra)
+    return folder / "metrics.json"
+
+
+def choose_test_checkpoint(cfg: CfgNode) -> Optional[str]:
+    """TEST.CHECKPOINT_FILE_PATH, else the latest checkpoint in OUTPUT_DIR, else None when
+    TEST.ALLOW_RANDOM_INIT; otherwise a clear error (a random model's metrics mean nothing)."""
+    if cfg.TEST.CHECKPOINT_FILE_PATH:
+        return cfg.TEST.CHECKPOINT_FILE_PATH
+    latest = find_latest_checkpoint(cfg.OUTPUT_DIR)
+    if latest is not None:
+        return str(latest)
+    if cfg.TEST.ALLOW_RANDOM_INIT:
+        return None
+    raise FileNotFoundError(
+        f"Nothing to test: TEST.CHECKPOINT_FILE_PATH is empty and {cfg.OUTPUT_DIR}/checkpoints has no "
+        "checkpoint. Give a checkpoint, train first, or set TEST.ALLOW_RANDOM_INIT True to measure an "
+        "untrained model on purpose."
+    )
+
+
+def dataset_paths(dataset: torch.utils.data.Dataset) -> Optional[list[str]]:
+    """Video paths of a dataset, when it exposes them (``dataset.paths``)."""
+    paths = getattr(dataset, "paths", None)
+    return list(paths) if paths is not None else None
+
+
+def test(cfg: CfgNode, ctx: DistributedContext) -> dict[str, Any]:
+    """Load the checkpoint to test, score the TEST.SPLIT list, write the results on rank 0; return metrics."""
+    logger = get_logger()
+    task = get_task(cfg)
+    if not task.supports_classification_test:
+        raise ValueError(f"TASK '{cfg.TASK}' has no classification test; set TEST.ENABLE False.")
+    model = task.build_model()
+    checkpoint = choose_test_checkpoint(cfg)
+    if checkpoint is None:
+        logger.warning("TEST.ALLOW_RANDOM_INIT: testing an untrained model.")
+    else:
+        from hiera_video.models import load_checkpoint
+
+        load_checkpoint(model, checkpoint)
+        logger.info("Testing %s", checkpoint)
+    model = model.to(ctx.device)
+    loader = build_test_loader(cfg, ctx, cfg.TEST.SPLIT)
+    metrics, predictions = evaluate(cfg, unwrap_model(model), loader, ctx)
+    metrics["checkpoint"] = checkpoint
+    if ctx.is_main:
+        path = write_test_results(cfg.OUTPUT_DIR, metrics, predictions, dataset_paths(loader.dataset))
+        logger.info("Test (%d x %d views) of %d videos: top1 %.2f top5 %.2f mean class acc %.2f, %d failed -> %s",
+                    cfg.TEST.NUM_ENSEMBLE_VIEWS, cfg.TEST.NUM_SPATIAL_CROPS, metrics["num_videos"], metrics["top1"],
+                    metrics["top5"], metrics["mean_class_acc"], metrics["num_failed"], path)
+    return metrics

@@ -1,0 +1,197 @@
+"""Training: ``train(cfg, ctx)`` runs epochs of ``train_one_epoch`` with checkpoints and auto-resume.
+
+Every epoch starts by reseeding all generators from (RNG_SEED, epoch, rank) and the sampler from
+(RNG_SEED, epoch), so a run resumed from a checkpoint continues exactly as an uninterrupted run would.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from pathlib import Path
+from typing import Optional
+
+import torch
+from fvcore.common.config import CfgNode
+from torch.nn.parallel import DistributedDataParallel
+
+from .checkpoint import find_latest_checkpoint, load_training_checkpoint, save_checkpoint, unwrap_model
+from .data import build_test_loader, build_train_loader, seed_everything
+from .distributed import DistributedContext, all_reduce_mean, barrier
+from .logging import StatsWriter, get_logger, progress
+from .meters import AverageMeter
+from .optim import WarmupCosineSchedule, build_optimizer
+from .precision import autocast_context, build_grad_scaler
+from .tasks import Task, get_task
+from .tester import evaluate
+
+def epoch_seed(base_seed: int, epoch: int, rank: int) -> int:
+    """The seed of all generators for one epoch on one process."""
+    return base_seed + 100_003 * epoch + 1_009 * rank
+
+
+def count_replaced_videos(batch: dict) -> int:
+    """How many videos of a training batch failed to decode and were replaced by the dataset."""
+    replaced = batch.get("replaced")
+    if replaced is None:
+        return 0
+    return sum(len(item) if isinstance(item, (list, tuple)) else int(bool(item)) for item in replaced)
+
+
+def initialize_model(cfg: CfgNode, task: Task, ctx: DistributedContext) -> torch.nn.Module:
+    """Build the task's model on the device, from TRAIN.CHECKPOINT_FILE_PATH weights when given."""
+    model = task.build_model()
+    if cfg.TRAIN.CHECKPOINT_FILE_PATH:
+        from hiera_video.models import load_checkpoint
+
+        load_checkpoint(model, cfg.TRAIN.CHECKPOINT_FILE_PATH)
+        get_logger().info("Initialized weights from %s", cfg.TRAIN.CHECKPOINT_FILE_PATH)
+    if cfg.MODEL.ACT_CHECKPOINT:
+        model.set_activation_checkpointing(True)
+    return model.to(ctx.device)
+
+
+def train_one_epoch(
+    cfg: CfgNode,
+    task: Task,
+    model: torch.nn.Module,
+    loader: torch.utils.data.DataLoader,
+    optimizer: torch.optim.Optimizer,
+    scaler: Optional[torch.amp.GradScaler],
+    schedule: WarmupCosineSchedule,
+    epoch: int,
+    ctx: DistributedContext,
+    stats: StatsWriter,
+) -> dict:
+    """One pass over ``loader``; returns the epoch's mean loss, last lr, throughput and replaced videos."""
+    model.train()
+    accum_steps = cfg.TRAIN.ACCUM_STEPS
+    num_iters = len(loader)
+    loss_meter, top1_meter = AverageMeter(), AverageMeter()
+    replaced = 0
+    lr = schedule.apply(optimizer, epoch)
+    start = time.perf_counter()
+    clips_seen = 0
+    bar = progress(loader, ctx.is_main, desc=f"epoch {epoch + 1}/{cfg.SOLVER.MAX_EPOCH}", total=num_iters)
+    for it, batch in enumerate(bar):
+        if it % accum_steps == 0:
+            lr = schedule.apply(optimizer, epoch + it / num_iters)
+        steps_now = (it + 1) % accum_steps == 0 or it + 1 == num_iters
+        # Gradients are all-reduced only on the micro-batch that steps the optimizer.
+        sync = model.no_sync() if isinstance(model, DistributedDataParallel) and not steps_now else contextlib.nullcontext()
+        with sync:
+            with autocast_context(cfg.TRAIN.MIXED_PRECISION, ctx.device):
+                loss, step_stats = task.training_step(model, batch, ctx.device)
+            if not math.isfinite(loss.item()):
+                raise FloatingPointError(
+                    f"Loss is {loss.item()} at epoch {epoch + 1}, iteration {it + 1}: lower SOLVER.BASE_LR, "
+                    "raise SOLVER.WARMUP_EPOCHS or set SOLVER.CLIP_GRAD_L2NORM."
+                )
+            scaled = loss / accum_steps
+            (scaler.scale(scaled) if scaler is not None else scaled).backward()
+        if steps_now:
+            if cfg.SOLVER.CLIP_GRAD_L2NORM > 0:
+                if scaler is not None:
+                    scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.SOLVER.CLIP_GRAD_L2NORM)
+            if scaler is not None:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        batch_clips = len(batch["label"]) * ctx.world_size
+        clips_seen += batch_clips
+        loss_meter.update(loss.item(), batch_clips)
+        if "top1" in step_stats:
+            top1_meter.update(step_stats["top1"], batch_clips)
+        replaced += count_replaced_videos(batch)
+        clips_per_s = clips_seen / (time.perf_counter() - start)
+        bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.2e}", clips_s=f"{clips_per_s:.1f}")
+        if (it + 1) % cfg.LOG_PERIOD == 0 or it + 1 == num_iters:
+            record = {"mode": "train_iter", "epoch": epoch + 1, "iter": it + 1, "loss": loss.item(), "lr": lr,
+                      "clips_per_s": clips_per_s, **step_stats}
+            stats.write(record, step=epoch * num_iters + it + 1)
+            if bar.disable:
+                eta = (num_iters - it - 1) * (time.perf_counter() - start) / (it + 1)
+                get_logger().info("epoch %d iter %d/%d loss %.4f lr %.3e %.1f clips/s eta %.0fs",
+                                  epoch + 1, it + 1, num_iters, loss.item(), lr, clips_per_s, eta)
+    summary = {"loss": all_reduce_mean(torch.tensor(loss_meter.mean)).item(), "lr": lr,
+               "clips_per_s": clips_seen / (time.perf_counter() - start),
+               "replaced_videos": int(all_reduce_mean(torch.tensor(float(replaced))).item() * ctx.world_size)}
+    if top1_meter.count:
+        summary["top1"] = all_reduce_mean(torch.tensor(top1_meter.mean)).item()
+    return summary
+
+
+def _check_failed_fraction(cfg: CfgNode, replaced: int, num_videos: int, epoch: int) -> None:
+    """Stop when more training videos failed to decode than TRAIN.MAX_FAILED_FRACTION allows."""
+    if replaced:
+        get_logger().warning("epoch %d: %d training videos failed to decode and were replaced (see log.txt)",
+                             epoch + 1, replaced)
+    if num_videos and replaced / num_videos > cfg.TRAIN.MAX_FAILED_FRACTION:
+        raise RuntimeError(
+            f"{replaced} of {num_videos} training clips of epoch {epoch + 1} failed to decode, more than "
+            f"TRAIN.MAX_FAILED_FRACTION {cfg.TRAIN.MAX_FAILED_FRACTION}: check the dataset (failed paths are "
+            "in log.txt) or raise the limit."
+        )
+
+
+def _evaluation_due(cfg: CfgNode, task: Task, epoch: int) -> bool:
+    """Whether to run validation after 0-based ``epoch`` (every TRAIN.EVAL_PERIOD epochs and at the end)."""
+    if cfg.TRAIN.EVAL_PERIOD <= 0 or not task.supports_classification_test:
+        return False
+    return (epoch + 1) % cfg.TRAIN.EVAL_PERIOD == 0 or epoch + 1 == cfg.SOLVER.MAX_EPOCH
+
+
+def _validate(cfg: CfgNode, model: torch.nn.Module, ctx: DistributedContext, stats: StatsWriter, epoch: int) -> None:
+    """Multi-view accuracy on the "val" list, logged as a "val" record."""
+    metrics, _ = evaluate(cfg, unwrap_model(model), build_test_loader(cfg, ctx, "val"), ctx)
+    record = {k: metrics[k] for k in ("top1", "top5", "mean_class_acc", "num_evaluated", "num_failed")}
+    stats.write({"mode": "val", "epoch": epoch + 1, **record}, step=epoch + 1)
+    get_logger().info("epoch %d validation: top1 %.2f top5 %.2f (%d failed)", epoch + 1, record["top1"],
+                      record["top5"], record["num_failed"])
+
+
+def train(cfg: CfgNode, ctx: DistributedContext) -> Optional[Path]:
+    """Train ``cfg.TASK`` for SOLVER.MAX_EPOCH epochs, resuming when allowed; return the last checkpoint."""
+    logger = get_logger()
+    task = get_task(cfg)
+    latest = find_latest_checkpoint(cfg.OUTPUT_DIR) if cfg.TRAIN.AUTO_RESUME else None
+    model = initialize_model(cfg, task, ctx) if latest is None else task.build_model().to(ctx.device)
+    optimizer = build_optimizer(model, cfg)
+    scaler = build_grad_scaler(cfg.TRAIN.MIXED_PRECISION, ctx.device)
+    start_epoch = 0
+    if latest is not None:
+        start_epoch = load_training_checkpoint(latest, model, optimizer, scaler)
+        logger.info("Resuming from %s (epoch %d)", latest, start_epoch + 1)
+    if ctx.world_size > 1:
+        model = DistributedDataParallel(model, device_ids=[ctx.device] if ctx.device.type == "cuda" else None)
+    loader = build_train_loader(cfg, ctx)
+    class_names = getattr(loader.dataset, "class_names", None)
+    schedule = WarmupCosineSchedule(cfg)
+    stats = StatsWriter(cfg.OUTPUT_DIR, ctx.is_main)
+    logger.info("Training %s (%s) for epochs %d..%d on %d process(es), %d iterations per epoch",
+                cfg.MODEL.MODEL_NAME, cfg.TASK, start_epoch + 1, cfg.SOLVER.MAX_EPOCH, ctx.world_size, len(loader))
+    last_checkpoint = latest
+    try:
+        for epoch in range(start_epoch, cfg.SOLVER.MAX_EPOCH):
+            seed_everything(epoch_seed(cfg.RNG_SEED, epoch, ctx.rank))
+            loader.sampler.set_epoch(epoch)
+            summary = train_one_epoch(cfg, task, model, loader, optimizer, scaler, schedule, epoch, ctx, stats)
+            stats.write({"mode": "train_epoch", "epoch": epoch + 1, **summary}, step=epoch + 1)
+            logger.info("epoch %d/%d: %s", epoch + 1, cfg.SOLVER.MAX_EPOCH,
+                        ", ".join(f"{k} {v:.4g}" for k, v in summary.items()))
+            _check_failed_fraction(cfg, summary["replaced_videos"], len(loader) * loader.batch_size * ctx.world_size,
+                                   epoch)
+            if (epoch + 1) % cfg.TRAIN.CHECKPOINT_PERIOD == 0 or epoch + 1 == cfg.SOLVER.MAX_EPOCH:
+                if ctx.is_main:
+                    last_checkpoint = save_checkpoint(cfg.OUTPUT_DIR, epoch, model, optimizer, scaler, cfg.dump(),
+                                                      class_names)
+                    logger.info("Saved %s", last_checkpoint)
+                barrier()
+            if _evaluation_due(cfg, task, epoch):
+                _validate(cfg, model, ctx, stats, epoch)
+    finally:
+        stats.close()
+    return last_checkpoint
