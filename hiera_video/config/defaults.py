@@ -153,6 +153,10 @@ _C.DATA.RANDOM_FLIP = True
 _C.DATA.DECODING_BACKEND = "pyav"
 # Seconds before a single video's decode is abandoned and counted as failed.
 _C.DATA.DECODE_TIMEOUT = 60.0
+# Training: other videos tried in place of one that fails to decode before the item fails.
+_C.DATA.NUM_RETRIES = 10
+# Official Kinetics CSVs: file name of a row (fields label, youtube_id, time_start, time_end, split).
+_C.DATA.VIDEO_NAME_FORMAT = "{youtube_id}_{time_start:06d}_{time_end:06d}.mp4"
 # Input channel count.
 _C.DATA.INPUT_CHANNEL_NUM = [3]
 # SSv2 frame-list layout: frames are BGR JPEGs to convert.

@@ -352,6 +352,38 @@ class TorchCodecReader(VideoReader):
         return batch.permute(0, 2, 3, 1).contiguous()  # [T, C, H, W] -> [T, H, W, C]
 
 
+class FrameListReader(VideoReader):
+    """A video stored as image files (PySlowFast frame lists): frame ``i`` is ``frame_paths[i]``.
+
+    Images are read as RGB (``torchvision.io.decode_image``), whatever tool extracted them; ``fps`` is the
+    rate the frames were extracted at (only used for time-based sampling).
+    """
+
+    def __init__(self, path: str, frame_paths: Sequence[str], fps: float = 30.0):
+        self.path, self.frame_paths = str(path), list(frame_paths)
+        self.num_frames, self.fps = len(self.frame_paths), float(fps)
+        if self.num_frames == 0:
+            raise VideoDecodeError(self.path, "no frames listed")
+        self.frame_times = np.arange(self.num_frames) / self.fps
+        self.codec = "images"
+
+    def _read_frames(self, sorted_unique_indices: list[int]) -> torch.Tensor:
+        from torchvision.io import ImageReadMode, decode_image, read_file
+
+        frames = []
+        for index in sorted_unique_indices:
+            frame_path = self.frame_paths[index]
+            try:
+                image = decode_image(read_file(frame_path), mode=ImageReadMode.RGB)  # [C, H, W]
+            except (RuntimeError, OSError) as error:
+                raise VideoDecodeError(self.path, f"frame {frame_path}: {error}") from None
+            frames.append(image.permute(1, 2, 0))  # [C, H, W] -> [H, W, C]
+        try:
+            return torch.stack(frames)
+        except RuntimeError:
+            raise VideoDecodeError(self.path, "frames have different sizes") from None
+
+
 _READERS = {"pyav": PyAVReader, "decord": DecordReader, "torchcodec": TorchCodecReader}
 
 

@@ -1,0 +1,259 @@
+"""The dataset shared by Kinetics and SSv2: listed videos -> decoded, sampled, transformed clips.
+
+Item contract (what the engine relies on):
+
+- training mode: ``{"clip": float [C, T, H, W] (or [AUG.NUM_SAMPLE, C, T, H, W]), "label": int,
+  "index": int, "replaced": [(path, reason), ...]}``. ``index`` is the video actually returned; a video
+  that failed to decode is logged once, counted in ``dataset.failures`` and replaced by a random other
+  one (at most ``DATA.NUM_RETRIES`` tries); ``replaced`` lists the failures behind this item, so the
+  engine can count failures from DataLoader workers (:class:`FailureTracker`). More than
+  ``TRAIN.MAX_FAILED_FRACTION`` of the videos failing raises :class:`TooManyFailedVideos`.
+- test mode: ``{"views": float [V, C, T, H, W], "label": int, "index": int}`` with ``V =
+  TEST.NUM_ENSEMBLE_VIEWS * TEST.NUM_SPATIAL_CROPS`` views ordered temporal-major; the video is decoded once
+  for all its views. A video that fails is not substituted: its item has ``"error": reason``, ``"path"``
+  and an empty ``views`` tensor; :func:`collate_test_batch` passes it on as ``batch["failed"]``.
+
+Use :func:`collate_train_batch` / :func:`collate_test_batch` (``build_loader`` does).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from typing import Callable, Optional, Sequence
+
+import torch
+
+from hiera_video.datasets.decoding import FrameListReader, VideoDecodeError, VideoReader, open_video
+from hiera_video.datasets.list_files import VideoEntry
+from hiera_video.datasets.sampling import segment_indices, test_clip_indices, train_clip_indices
+from hiera_video.datasets.transforms import TrainTransform, test_views
+
+logger = logging.getLogger(__name__)
+
+# Extensions tried when a listed file is missing (Kinetics downloaders save .mp4, .webm or .mkv).
+FALLBACK_EXTENSIONS = (".mp4", ".webm", ".mkv")
+
+
+class TooManyFailedVideos(RuntimeError):
+    """More than ``TRAIN.MAX_FAILED_FRACTION`` of the listed videos could not be decoded."""
+
+
+class FailureTracker:
+    """Counts failed videos across processes from the ``replaced`` field of training batches."""
+
+    def __init__(self, num_videos: int, max_failed_fraction: float):
+        self.num_videos, self.max_failed_fraction = num_videos, max_failed_fraction
+        self.failures: dict[str, str] = {}
+
+    def update(self, replaced: Sequence[tuple[str, str]]) -> None:
+        """Record ``(path, reason)`` pairs and raise :class:`TooManyFailedVideos` past the limit."""
+        for path, reason in replaced:
+            self.failures.setdefault(path, reason)
+        check_failed_fraction(self.failures, self.num_videos, self.max_failed_fraction)
+
+    def report(self, limit: int = 20) -> str:
+        """Human-readable summary: how many failed, by reason, and the first ``limit`` paths."""
+        return failure_report(self.failures, self.num_videos, limit)
+
+
+def failure_report(failures: dict[str, str], num_videos: int, limit: int = 20) -> str:
+    """``N of M videos failed`` plus counts per reason and the first ``limit`` paths with reasons."""
+    reasons = Counter(reason.split(" (")[0] for reason in failures.values())
+    lines = [f"{len(failures)} of {num_videos} videos failed to decode"]
+    lines += [f"  {count} x {reason}" for reason, count in reasons.most_common()]
+    lines += [f"  {path}: {reason}" for path, reason in list(failures.items())[:limit]]
+    if len(failures) > limit:
+        lines.append(f"  ... and {len(failures) - limit} more")
+    return "\n".join(lines)
+
+
+def check_failed_fraction(failures: dict[str, str], num_videos: int, max_failed_fraction: float) -> None:
+    """Raise :class:`TooManyFailedVideos` when ``len(failures) / num_videos > max_failed_fraction``."""
+    if num_videos and len(failures) / num_videos > max_failed_fraction:
+        raise TooManyFailedVideos(
+            failure_report(failures, num_videos)
+            + f"\nThis exceeds TRAIN.MAX_FAILED_FRACTION={max_failed_fraction}. Run tools/check_dataset.py "
+            "to list bad files, fix or remove them from the list, or raise the fraction."
+        )
+
+
+def resolve_video_path(path: str) -> str:
+    """``path`` if it exists, else the same name with another of :data:`FALLBACK_EXTENSIONS` if that exists."""
+    if os.path.exists(path):
+        return path
+    stem, _ = os.path.splitext(path)
+    for extension in FALLBACK_EXTENSIONS:
+        if os.path.exists(stem + extension):
+            return stem + extension
+    return path
+
+
+class VideoClipDataset(torch.utils.data.Dataset):
+    """Listed videos -> clips (training) or decode-once multi-view stacks (testing).
+
+    Args:
+        cfg: the config (``DATA.*``, ``TEST.*``, ``AUG.*``, ``TRAIN.MAX_FAILED_FRACTION``).
+        entries: the listed videos.
+        class_names: names by class index.
+        mode: ``"train"`` or ``"test"``.
+        temporal_sampling: ``"clip"`` (PySlowFast clips at ``TARGET_FPS``) or ``"segment"`` (SSv2).
+        flip: horizontal flip in training (None: ``DATA.RANDOM_FLIP``).
+        decode_once: test mode decodes every frame of all views in one pass (False: once per temporal clip,
+            like PySlowFast; kept for benchmarks).
+    """
+
+    def __init__(
+        self,
+        cfg,
+        entries: list[VideoEntry],
+        class_names: list[str],
+        mode: str,
+        temporal_sampling: str = "clip",
+        flip: Optional[bool] = None,
+        decode_once: bool = True,
+    ):
+        if mode not in ("train", "test"):
+            raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
+        if temporal_sampling not in ("clip", "segment"):
+            raise ValueError(f"temporal_sampling must be 'clip' or 'segment', got {temporal_sampling!r}")
+        self.cfg, self.entries, self.class_names, self.mode = cfg, entries, list(class_names), mode
+        self.temporal_sampling, self.decode_once = temporal_sampling, decode_once
+        self.num_classes = len(self.class_names)
+        self.train_transform = TrainTransform.from_cfg(cfg, flip=flip) if mode == "train" else None
+        self.failures: dict[str, str] = {}
+        self.num_retries = cfg.DATA.NUM_RETRIES
+        self.max_failed_fraction = cfg.TRAIN.MAX_FAILED_FRACTION
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def video_paths(self) -> list[str]:
+        """Listed video paths, by index."""
+        return [entry.path for entry in self.entries]
+
+    # ---------------------------------------------------------------------------------------------------
+    def open(self, entry: VideoEntry) -> VideoReader:
+        """Open one listed video (frame lists are read as images, files through the configured backend)."""
+        if entry.frame_paths is not None:
+            return FrameListReader(entry.path, entry.frame_paths, fps=self.cfg.DATA.TARGET_FPS)
+        timeout = self.cfg.DATA.DECODE_TIMEOUT or None
+        return open_video(resolve_video_path(entry.path), self.cfg.DATA.DECODING_BACKEND, timeout=timeout)
+
+    def _clip_indices(self, video: VideoReader, num_clips: int, generator=None) -> torch.Tensor:
+        """Frame indices ``[num_clips, NUM_FRAMES]``: random clips in training, uniform clips in testing."""
+        data = self.cfg.DATA
+        if self.temporal_sampling == "segment":
+            train = self.mode == "train"
+            return torch.stack([segment_indices(video.num_frames, data.NUM_FRAMES, train, generator)
+                                for _ in range(num_clips)])
+        if self.mode == "train":
+            indices = torch.stack([
+                train_clip_indices(video.num_frames, video.fps, data.NUM_FRAMES, data.SAMPLING_RATE,
+                                   data.TARGET_FPS, generator)
+                for _ in range(num_clips)
+            ])
+        else:
+            indices = test_clip_indices(video.num_frames, video.fps, data.NUM_FRAMES, data.SAMPLING_RATE,
+                                        data.TARGET_FPS, num_clips, data.USE_OFFSET_SAMPLING)
+        if not video.is_constant_frame_rate:
+            # Variable frame rate: the indices are positions on an even grid at the average fps; take the
+            # frame on screen at each grid time instead.
+            times = (indices.float() / video.fps).flatten().tolist()
+            indices = torch.tensor(video.indices_at_times(times)).view_as(indices)
+        return indices
+
+    def _read_frames(self, video: VideoReader, indices: torch.Tensor) -> torch.Tensor:
+        """uint8 ``[num_clips, T, H, W, C]`` for indices ``[num_clips, T]`` (one decode, or one per clip)."""
+        frames = self._reverse_channels_if_asked(
+            video.get_frames(indices.flatten().tolist()) if self.decode_once or self.mode == "train"
+            else torch.cat([video.get_frames(clip.tolist()) for clip in indices])
+        )
+        return frames.view(*indices.shape, *frames.shape[1:])  # [N*T, H, W, C] -> [N, T, H, W, C]
+
+    def _reverse_channels_if_asked(self, frames: torch.Tensor) -> torch.Tensor:
+        # DATA.REVERSE_INPUT_CHANNEL feeds BGR, for models trained on cv2-read frames.
+        return frames.flip(-1) if self.cfg.DATA.REVERSE_INPUT_CHANNEL else frames
+
+    def load_train_clip(self, index: int) -> torch.Tensor:
+        """Decode ``AUG.NUM_SAMPLE`` random clips of video ``index`` in one pass and augment each."""
+        num_samples = max(self.cfg.AUG.NUM_SAMPLE, 1)
+        with self.open(self.entries[index]) as video:
+            frames = self._read_frames(video, self._clip_indices(video, num_samples))
+        clips = torch.stack([self.train_transform(clip) for clip in frames])  # [N, C, T, H, W]
+        return clips[0] if num_samples == 1 else clips
+
+    def load_test_views(self, index: int) -> torch.Tensor:
+        """All ``V = ensemble views x spatial crops`` views of video ``index``: float ``[V, C, T, H, W]``."""
+        data, test = self.cfg.DATA, self.cfg.TEST
+        with self.open(self.entries[index]) as video:
+            frames = self._read_frames(video, self._clip_indices(video, test.NUM_ENSEMBLE_VIEWS))
+        views = [
+            test_views(clip, data.TEST_CROP_SIZE, test.NUM_SPATIAL_CROPS, data.TRAIN_JITTER_SCALES[0],
+                       data.MEAN, data.STD)
+            for clip in frames
+        ]
+        return torch.cat(views)  # N x [S, C, T, H, W] -> [N * S, C, T, H, W], temporal-major
+
+    # ---------------------------------------------------------------------------------------------------
+    def _record_failure(self, path: str, reason: str) -> None:
+        if path not in self.failures:
+            logger.warning("cannot decode %s: %s", path, reason)
+        self.failures[path] = reason
+
+    def __getitem__(self, index: int) -> dict:
+        if self.mode == "test":
+            return self._test_item(index)
+        replaced = []
+        for _attempt in range(self.num_retries + 1):
+            entry = self.entries[index]
+            if entry.path not in self.failures:
+                try:
+                    clip = self.load_train_clip(index)
+                    return {"clip": clip, "label": entry.label, "index": index, "replaced": replaced}
+                except VideoDecodeError as error:
+                    self._record_failure(entry.path, error.reason)
+                    check_failed_fraction(self.failures, len(self), self.max_failed_fraction)
+            replaced.append((entry.path, self.failures[entry.path]))
+            index = int(torch.randint(len(self), ()))
+        raise TooManyFailedVideos(
+            f"{self.num_retries + 1} videos in a row failed to decode (DATA.NUM_RETRIES={self.num_retries}):\n"
+            + "\n".join(f"  {path}: {reason}" for path, reason in replaced)
+        )
+
+    def _test_item(self, index: int) -> dict:
+        entry = self.entries[index]
+        try:
+            views = self.load_test_views(index)
+        except VideoDecodeError as error:
+            self._record_failure(entry.path, error.reason)
+            return {"views": torch.empty(0), "label": entry.label, "index": index, "path": entry.path,
+                    "error": error.reason}
+        return {"views": views, "label": entry.label, "index": index}
+
+
+def collate_train_batch(items: list[dict]) -> dict:
+    """Stack clips ``[B, ...]``, labels and indices ``[B]``; concatenate the ``replaced`` lists."""
+    return {
+        "clip": torch.stack([item["clip"] for item in items]),
+        "label": torch.tensor([item["label"] for item in items]),
+        "index": torch.tensor([item["index"] for item in items]),
+        "replaced": [pair for item in items for pair in item["replaced"]],
+    }
+
+
+def collate_test_batch(items: list[dict]) -> dict:
+    """Stack decoded videos' views ``[B_ok, V, C, T, H, W]`` with labels / indices ``[B_ok]``.
+
+    Failed videos go to ``batch["failed"]``: a list of ``{"index", "path", "error", "label"}`` for the
+    evaluator to record; ``views`` is an empty ``[0]`` tensor when every video of the batch failed.
+    """
+    decoded = [item for item in items if "error" not in item]
+    failed = [{key: item[key] for key in ("index", "path", "error", "label")} for item in items if "error" in item]
+    return {
+        "views": torch.stack([item["views"] for item in decoded]) if decoded else torch.empty(0),
+        "label": torch.tensor([item["label"] for item in decoded], dtype=torch.long),
+        "index": torch.tensor([item["index"] for item in decoded], dtype=torch.long),
+        "failed": failed,
+    }

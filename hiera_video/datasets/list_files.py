@@ -1,0 +1,240 @@
+"""Parsers for dataset list and annotation files; every error names the file and the line.
+
+Formats:
+
+- PySlowFast video lists (``{train,val,test}.csv``): no header, one ``path label`` per line, split on
+  ``DATA.PATH_LABEL_SEPARATOR``; paths are joined to ``DATA.PATH_PREFIX``. Blank lines are skipped.
+- Official Kinetics annotation CSVs: header with at least ``label,youtube_id,time_start,time_end``
+  (``split``, ``is_cc`` ignored). Class indices come from the sorted class names; the file of a row is
+  ``name_format.format(youtube_id=..., time_start=..., time_end=..., label=..., split=...)``, by default
+  ``{youtube_id}_{time_start:06d}_{time_end:06d}.mp4`` (``DATA.VIDEO_NAME_FORMAT``; e.g.
+  ``{label}/{youtube_id}_{time_start:06d}_{time_end:06d}.mp4`` for class folders).
+- Something-Something-v2 JSON: ``something-something-v2-labels.json`` maps template -> index string;
+  ``-train.json`` / ``-validation.json`` entries have ``id`` and ``template`` (brackets removed to find
+  the label).
+- PySlowFast frame lists (SSv2 / Charades layout): header ``original_vido_id video_id frame_id path
+  labels``, then one frame per line, 5 space-separated columns; frames are grouped by ``original_vido_id``.
+- Class names beside a PySlowFast list: ``classids.json`` (``{"name": index}``, PySlowFast's Kinetics
+  file) or ``labels.txt`` (line ``i`` names class ``i``).
+
+A malformed file raises :class:`ListFileError` at dataset construction with ``file:line: problem``.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+KINETICS_NAME_FORMAT = "{youtube_id}_{time_start:06d}_{time_end:06d}.mp4"
+FRAME_LIST_HEADER = ["original_vido_id", "video_id", "frame_id", "path", "labels"]
+
+
+class ListFileError(ValueError):
+    """A list or annotation file is malformed; the message is ``file:line: problem. What to do``."""
+
+    def __init__(self, path: str, line: Optional[int], problem: str):
+        where = f"{path}:{line}" if line is not None else str(path)
+        super().__init__(f"{where}: {problem}")
+        self.path, self.line, self.problem = str(path), line, problem
+
+
+@dataclass
+class VideoEntry:
+    """One listed video: path (prefix joined), integer label, the list line it came from, and its frame
+    image paths when the video is stored as frames (None for video files)."""
+
+    path: str
+    label: int
+    source: str = ""
+    frame_paths: Optional[list] = None
+
+
+def _check_label(list_path: str, line: int, text: str, num_classes: Optional[int]) -> int:
+    try:
+        label = int(text)
+    except ValueError:
+        raise ListFileError(list_path, line, f"label {text!r} is not an integer") from None
+    if label < 0 or (num_classes is not None and label >= num_classes):
+        limit = f"[0, {num_classes})" if num_classes is not None else ">= 0"
+        raise ListFileError(
+            list_path, line, f"label {label} out of range {limit}; check MODEL.NUM_CLASSES and the list file"
+        )
+    return label
+
+
+def _check_duplicate(list_path: str, line: int, path: str, seen: dict) -> None:
+    if path in seen:
+        raise ListFileError(list_path, line, f"duplicate path {path!r} (first on line {seen[path]}); remove one")
+    seen[path] = line
+
+
+def read_path_label_list(
+    list_path: str, path_prefix: str = "", separator: str = " ", num_classes: Optional[int] = None
+) -> list[VideoEntry]:
+    """Parse a PySlowFast ``path label`` list into :class:`VideoEntry` items."""
+    entries, seen = [], {}
+    with open(list_path, encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            line = line.strip()
+            if not line:
+                continue
+            columns = line.split(separator) if separator != " " else line.split()
+            if len(columns) != 2:
+                raise ListFileError(
+                    list_path,
+                    line_number,
+                    f"expected 2 columns 'path{separator}label', found {len(columns)} "
+                    f"(DATA.PATH_LABEL_SEPARATOR is {separator!r})",
+                )
+            label = _check_label(list_path, line_number, columns[1], num_classes)
+            path = os.path.join(path_prefix, columns[0])
+            _check_duplicate(list_path, line_number, path, seen)
+            entries.append(VideoEntry(path, label, f"{list_path}:{line_number}"))
+    if not entries:
+        raise ListFileError(list_path, None, "no videos listed")
+    return entries
+
+
+def is_kinetics_annotation_csv(list_path: str) -> bool:
+    """Whether the file starts with the official Kinetics header (``label,youtube_id,...``)."""
+    with open(list_path, encoding="utf-8") as handle:
+        header = handle.readline().strip().lower()
+    return "youtube_id" in header.split(",")
+
+
+def read_kinetics_annotations(list_path: str) -> list[dict]:
+    """Rows of an official Kinetics CSV as dicts with ``label, youtube_id, time_start, time_end`` (+ line)."""
+    required = ("label", "youtube_id", "time_start", "time_end")
+    rows = []
+    with open(list_path, encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = [name for name in required if name not in (reader.fieldnames or [])]
+        if missing:
+            raise ListFileError(
+                list_path, 1, f"header lacks {missing}; expected 'label,youtube_id,time_start,time_end,split'"
+            )
+        for row in reader:
+            line = reader.line_num
+            if None in row or any(row[name] is None for name in required):
+                raise ListFileError(list_path, line, f"expected {len(reader.fieldnames)} columns")
+            try:
+                start, end = int(float(row["time_start"])), int(float(row["time_end"]))
+            except ValueError:
+                raise ListFileError(list_path, line, "time_start / time_end are not numbers") from None
+            if not row["label"]:
+                raise ListFileError(list_path, line, "empty label (unlabelled test split?); use a labelled list")
+            rows.append(dict(row, time_start=start, time_end=end, line=line))
+    if not rows:
+        raise ListFileError(list_path, None, "no videos listed")
+    return rows
+
+
+def kinetics_entries(
+    rows: list[dict], class_names: list[str], list_path: str, path_prefix: str, name_format: str
+) -> list[VideoEntry]:
+    """Turn official Kinetics rows into :class:`VideoEntry` items with indices into ``class_names``."""
+    index_of = {name: i for i, name in enumerate(class_names)}
+    entries, seen = [], {}
+    for row in rows:
+        if row["label"] not in index_of:
+            raise ListFileError(
+                list_path, row["line"], f"class {row['label']!r} is not among the training classes"
+            )
+        try:
+            name = name_format.format(**{k: v for k, v in row.items() if k != "line"})
+        except (KeyError, ValueError, IndexError) as error:
+            raise ListFileError(
+                list_path, row["line"], f"DATA.VIDEO_NAME_FORMAT {name_format!r} does not apply ({error!r})"
+            ) from None
+        path = os.path.join(path_prefix, name)
+        _check_duplicate(list_path, row["line"], path, seen)
+        entries.append(VideoEntry(path, index_of[row["label"]], f"{list_path}:{row['line']}"))
+    return entries
+
+
+def read_class_names(data_dir: str, num_classes: int) -> list[str]:
+    """Class names from ``classids.json`` or ``labels.txt`` in ``data_dir``; else ``"0", "1", ...``."""
+    classids = os.path.join(data_dir, "classids.json")
+    labels_txt = os.path.join(data_dir, "labels.txt")
+    if os.path.isfile(classids):
+        with open(classids, encoding="utf-8") as handle:
+            mapping = json.load(handle)
+        names = [str(i) for i in range(num_classes)]
+        for name, index in mapping.items():
+            if not 0 <= int(index) < num_classes:
+                raise ListFileError(classids, None, f"class {name!r} has index {index} outside [0, {num_classes})")
+            names[int(index)] = name
+        return names
+    if os.path.isfile(labels_txt):
+        with open(labels_txt, encoding="utf-8") as handle:
+            names = [line.strip() for line in handle if line.strip()]
+        if len(names) != num_classes:
+            raise ListFileError(labels_txt, None, f"{len(names)} names for {num_classes} classes (MODEL.NUM_CLASSES)")
+        return names
+    return [str(i) for i in range(num_classes)]
+
+
+def read_ssv2_labels(labels_path: str) -> list[str]:
+    """``something-something-v2-labels.json`` (template -> index string) -> class names by index."""
+    with open(labels_path, encoding="utf-8") as handle:
+        try:
+            mapping = json.load(handle)
+        except json.JSONDecodeError as error:
+            raise ListFileError(labels_path, error.lineno, f"invalid JSON ({error.msg})") from None
+    names = [""] * len(mapping)
+    for template, index in mapping.items():
+        if not str(index).isdigit() or not 0 <= int(index) < len(mapping):
+            raise ListFileError(labels_path, None, f"template {template!r} has index {index!r}, not 0..{len(mapping) - 1}")
+        names[int(index)] = template
+    return names
+
+
+def read_ssv2_annotations(annotations_path: str, class_names: list[str]) -> list[tuple[str, int]]:
+    """``-train.json`` / ``-validation.json`` -> ``(video id, label)`` pairs."""
+    index_of = {name: i for i, name in enumerate(class_names)}
+    with open(annotations_path, encoding="utf-8") as handle:
+        try:
+            items = json.load(handle)
+        except json.JSONDecodeError as error:
+            raise ListFileError(annotations_path, error.lineno, f"invalid JSON ({error.msg})") from None
+    pairs, seen = [], {}
+    for position, item in enumerate(items):
+        where = f"entry {position}"
+        if "id" not in item or "template" not in item:
+            raise ListFileError(annotations_path, None, f"{where} lacks 'id' or 'template'")
+        template = item["template"].replace("[", "").replace("]", "")
+        if template not in index_of:
+            raise ListFileError(annotations_path, None, f"{where} (id {item['id']}): template {template!r} not in the labels file")
+        video_id = str(item["id"])
+        if video_id in seen:
+            raise ListFileError(annotations_path, None, f"{where}: duplicate id {video_id} (first at entry {seen[video_id]})")
+        seen[video_id] = position
+        pairs.append((video_id, index_of[template]))
+    return pairs
+
+
+def is_frame_list(list_path: str) -> bool:
+    """Whether the file starts with PySlowFast's frame-list header (``original_vido_id video_id ...``)."""
+    with open(list_path, encoding="utf-8") as handle:
+        return handle.readline().split()[:1] == ["original_vido_id"]
+
+
+def read_frame_list(list_path: str, path_prefix: str = "") -> dict[str, list[str]]:
+    """PySlowFast frame list -> ``{original_vido_id: [frame paths in list order]}``."""
+    videos: dict[str, list[str]] = {}
+    with open(list_path, encoding="utf-8") as handle:
+        header = handle.readline().split()
+        if header != FRAME_LIST_HEADER:
+            raise ListFileError(list_path, 1, f"header {header} is not {' '.join(FRAME_LIST_HEADER)!r}")
+        for line_number, line in enumerate(handle, start=2):
+            columns = line.split()
+            if not columns:
+                continue
+            if len(columns) not in (4, 5):  # the labels column may be empty
+                raise ListFileError(list_path, line_number, f"expected 5 space-separated columns, found {len(columns)}")
+            videos.setdefault(columns[0], []).append(os.path.join(path_prefix, columns[3]))
+    if not videos:
+        raise ListFileError(list_path, None, "no frames listed")
+    return videos

@@ -1,0 +1,74 @@
+"""Build datasets and data loaders from the config.
+
+``build_dataset(cfg, split)`` picks the reader from ``TRAIN.DATASET`` (train split) or ``TEST.DATASET``
+(val / test) in :data:`DATASETS` ("kinetics", "ssv2"; other readers add themselves with
+:func:`register_dataset`). ``build_loader(cfg, split)`` wraps it in a DataLoader:
+
+- distributed (``torch.distributed`` initialized): a ``DistributedSampler`` (shuffled for training; the
+  engine calls ``loader.sampler.set_epoch``). In testing it pads the last shards with repeated videos:
+  deduplicate predictions by ``batch["index"]``.
+- batch size per process: ``TRAIN.BATCH_SIZE / world_size`` clips in training; in testing
+  ``TEST.BATCH_SIZE`` counts views, so a batch holds ``max(1, TEST.BATCH_SIZE / (world_size * V))`` videos.
+- ``DATA_LOADER.NUM_WORKERS`` workers (persistent, so each keeps its decode watchdog),
+  ``DATA_LOADER.PIN_MEMORY`` when CUDA is available, and the collate functions of
+  :mod:`hiera_video.datasets.clip_dataset`.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, SequentialSampler
+
+from hiera_video.datasets.clip_dataset import collate_test_batch, collate_train_batch
+from hiera_video.datasets.kinetics import KineticsDataset
+from hiera_video.datasets.ssv2 import SSv2Dataset
+
+DATASETS: dict[str, Callable] = {"kinetics": KineticsDataset, "ssv2": SSv2Dataset}
+
+
+def register_dataset(name: str, builder: Callable) -> None:
+    """Make ``builder(cfg, split, mode=None)`` available as ``TRAIN.DATASET`` / ``TEST.DATASET = name``."""
+    DATASETS[name] = builder
+
+
+def build_dataset(cfg, split: str, mode: Optional[str] = None):
+    """The dataset of ``split`` ("train", "val", "test"); ``mode`` "train"/"test" overrides the default."""
+    name = (cfg.TRAIN.DATASET if split == "train" else cfg.TEST.DATASET).lower()
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; TRAIN.DATASET / TEST.DATASET must be one of {sorted(DATASETS)}")
+    return DATASETS[name](cfg, split, mode=mode)
+
+
+def _world_size() -> int:
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def build_loader(cfg, split: str, mode: Optional[str] = None, dataset=None) -> DataLoader:
+    """A DataLoader over ``dataset`` (default ``build_dataset(cfg, split, mode)``); see the module docstring."""
+    dataset = dataset if dataset is not None else build_dataset(cfg, split, mode)
+    train = dataset.mode == "train"
+    world_size = _world_size()
+    if world_size > 1:
+        sampler = DistributedSampler(dataset, shuffle=train)
+    else:
+        sampler = RandomSampler(dataset) if train else SequentialSampler(dataset)
+    if train:
+        if cfg.TRAIN.BATCH_SIZE % world_size:
+            raise ValueError(f"TRAIN.BATCH_SIZE={cfg.TRAIN.BATCH_SIZE} is not divisible by {world_size} processes")
+        batch_size = cfg.TRAIN.BATCH_SIZE // world_size
+    else:
+        views = cfg.TEST.NUM_ENSEMBLE_VIEWS * cfg.TEST.NUM_SPATIAL_CROPS
+        batch_size = max(1, cfg.TEST.BATCH_SIZE // (world_size * views))
+    workers = cfg.DATA_LOADER.NUM_WORKERS
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        pin_memory=cfg.DATA_LOADER.PIN_MEMORY and torch.cuda.is_available(),
+        drop_last=train,
+        collate_fn=collate_train_batch if train else collate_test_batch,
+        persistent_workers=workers > 0,
+    )
