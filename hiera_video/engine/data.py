@@ -36,6 +36,18 @@ def _build_dataset(cfg: CfgNode, split: str) -> Dataset:
     return build_dataset(cfg, split)
 
 
+def _collate_train_batch(items: list[dict]) -> dict:
+    from hiera_video.datasets.clip_dataset import collate_train_batch
+
+    return collate_train_batch(items)
+
+
+def _collate_test_batch(items: list[dict]) -> dict:
+    from hiera_video.datasets.clip_dataset import collate_test_batch
+
+    return collate_test_batch(items)
+
+
 def build_train_loader(cfg: CfgNode, ctx: DistributedContext) -> DataLoader:
     """Shuffled, sharded training loader; call ``loader.sampler.set_epoch(epoch)`` every epoch."""
     dataset = _build_dataset(cfg, "train")
@@ -55,15 +67,13 @@ def build_train_loader(cfg: CfgNode, ctx: DistributedContext) -> DataLoader:
         num_workers=cfg.DATA_LOADER.NUM_WORKERS,
         pin_memory=cfg.DATA_LOADER.PIN_MEMORY and ctx.device.type == "cuda",
         drop_last=True,
-        collate_fn=getattr(dataset, "collate_fn", None),
+        collate_fn=_collate_train_batch,
     )
 
 
 def build_test_loader(cfg: CfgNode, ctx: DistributedContext, split: str) -> DataLoader:
     """Multi-view test loader, sharded without shuffling. The sampler pads the last shard with repeated
     videos; the tester counts every video index once."""
-    from hiera_video.datasets import collate_test_batch
-
     dataset = _build_dataset(cfg, split)
     views = cfg.TEST.NUM_ENSEMBLE_VIEWS * cfg.TEST.NUM_SPATIAL_CROPS
     sampler = DistributedSampler(dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=False)
@@ -73,7 +83,7 @@ def build_test_loader(cfg: CfgNode, ctx: DistributedContext, split: str) -> Data
         sampler=sampler,
         num_workers=cfg.DATA_LOADER.NUM_WORKERS,
         pin_memory=cfg.DATA_LOADER.PIN_MEMORY and ctx.device.type == "cuda",
-        collate_fn=collate_test_batch,
+        collate_fn=_collate_test_batch,
     )
 
 

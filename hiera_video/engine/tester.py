@@ -118,8 +118,8 @@ def choose_test_checkpoint(cfg: CfgNode) -> Optional[str]:
 
 
 def dataset_paths(dataset: torch.utils.data.Dataset) -> Optional[list[str]]:
-    """Video paths of a dataset, when it exposes them (``dataset.paths``)."""
-    paths = getattr(dataset, "paths", None)
+    """Video paths of a dataset, when it exposes them (``dataset.video_paths``)."""
+    paths = getattr(dataset, "video_paths", None)
     return list(paths) if paths is not None else None
 
 

@@ -15,6 +15,8 @@ import torch
 from fvcore.common.config import CfgNode
 from torch.nn.parallel import DistributedDataParallel
 
+from hiera_video.datasets.clip_dataset import FailureTracker
+
 from .checkpoint import find_latest_checkpoint, load_training_checkpoint, save_checkpoint, unwrap_model
 from .data import build_test_loader, build_train_loader, seed_everything
 from .distributed import DistributedContext, all_reduce_mean, barrier
@@ -28,14 +30,6 @@ from .tester import evaluate
 def epoch_seed(base_seed: int, epoch: int, rank: int) -> int:
     """The seed of all generators for one epoch on one process."""
     return base_seed + 100_003 * epoch + 1_009 * rank
-
-
-def count_replaced_videos(batch: dict) -> int:
-    """How many videos of a training batch failed to decode and were replaced by the dataset."""
-    replaced = batch.get("replaced")
-    if replaced is None:
-        return 0
-    return sum(len(item) if isinstance(item, (list, tuple)) else int(bool(item)) for item in replaced)
 
 
 def initialize_model(cfg: CfgNode, task: Task, ctx: DistributedContext) -> torch.nn.Module:
@@ -62,13 +56,17 @@ def train_one_epoch(
     epoch: int,
     ctx: DistributedContext,
     stats: StatsWriter,
+    failures: FailureTracker,
 ) -> dict:
-    """One pass over ``loader``; returns the epoch's mean loss, last lr, throughput and replaced videos."""
+    """One pass over ``loader``; returns the epoch's mean loss, last lr and throughput.
+
+    Videos the dataset replaced because they failed to decode go to ``failures``, which stops the job
+    past TRAIN.MAX_FAILED_FRACTION.
+    """
     model.train()
     accum_steps = cfg.TRAIN.ACCUM_STEPS
     num_iters = len(loader)
     loss_meter, top1_meter = AverageMeter(), AverageMeter()
-    replaced = 0
     lr = schedule.apply(optimizer, epoch)
     start = time.perf_counter()
     clips_seen = 0
@@ -105,7 +103,7 @@ def train_one_epoch(
         loss_meter.update(loss.item(), batch_clips)
         if "top1" in step_stats:
             top1_meter.update(step_stats["top1"], batch_clips)
-        replaced += count_replaced_videos(batch)
+        failures.update(batch.get("replaced", []))
         clips_per_s = clips_seen / (time.perf_counter() - start)
         bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.2e}", clips_s=f"{clips_per_s:.1f}")
         if (it + 1) % cfg.LOG_PERIOD == 0 or it + 1 == num_iters:
@@ -117,24 +115,16 @@ def train_one_epoch(
                 get_logger().info("epoch %d iter %d/%d loss %.4f lr %.3e %.1f clips/s eta %.0fs",
                                   epoch + 1, it + 1, num_iters, loss.item(), lr, clips_per_s, eta)
     summary = {"loss": all_reduce_mean(torch.tensor(loss_meter.mean)).item(), "lr": lr,
-               "clips_per_s": clips_seen / (time.perf_counter() - start),
-               "replaced_videos": int(all_reduce_mean(torch.tensor(float(replaced))).item() * ctx.world_size)}
+               "clips_per_s": clips_seen / (time.perf_counter() - start)}
     if top1_meter.count:
         summary["top1"] = all_reduce_mean(torch.tensor(top1_meter.mean)).item()
     return summary
 
 
-def _check_failed_fraction(cfg: CfgNode, replaced: int, num_videos: int, epoch: int) -> None:
-    """Stop when more training videos failed to decode than TRAIN.MAX_FAILED_FRACTION allows."""
-    if replaced:
-        get_logger().warning("epoch %d: %d training videos failed to decode and were replaced (see log.txt)",
-                             epoch + 1, replaced)
-    if num_videos and replaced / num_videos > cfg.TRAIN.MAX_FAILED_FRACTION:
-        raise RuntimeError(
-            f"{replaced} of {num_videos} training clips of epoch {epoch + 1} failed to decode, more than "
-            f"TRAIN.MAX_FAILED_FRACTION {cfg.TRAIN.MAX_FAILED_FRACTION}: check the dataset (failed paths are "
-            "in log.txt) or raise the limit."
-        )
+def _log_failed_videos(tracker: FailureTracker, epoch: int) -> None:
+    """Warn with the failure report when training videos failed to decode so far (counted once each)."""
+    if tracker.failures:
+        get_logger().warning("after epoch %d: %s", epoch + 1, tracker.report())
 
 
 def _evaluation_due(cfg: CfgNode, task: Task, epoch: int) -> bool:
@@ -171,6 +161,7 @@ def train(cfg: CfgNode, ctx: DistributedContext) -> Optional[Path]:
     class_names = getattr(loader.dataset, "class_names", None)
     schedule = WarmupCosineSchedule(cfg)
     stats = StatsWriter(cfg.OUTPUT_DIR, ctx.is_main)
+    failures = FailureTracker(len(loader.dataset), cfg.TRAIN.MAX_FAILED_FRACTION)
     logger.info("Training %s (%s) for epochs %d..%d on %d process(es), %d iterations per epoch",
                 cfg.MODEL.MODEL_NAME, cfg.TASK, start_epoch + 1, cfg.SOLVER.MAX_EPOCH, ctx.world_size, len(loader))
     last_checkpoint = latest
@@ -178,12 +169,12 @@ def train(cfg: CfgNode, ctx: DistributedContext) -> Optional[Path]:
         for epoch in range(start_epoch, cfg.SOLVER.MAX_EPOCH):
             seed_everything(epoch_seed(cfg.RNG_SEED, epoch, ctx.rank))
             loader.sampler.set_epoch(epoch)
-            summary = train_one_epoch(cfg, task, model, loader, optimizer, scaler, schedule, epoch, ctx, stats)
+            summary = train_one_epoch(cfg, task, model, loader, optimizer, scaler, schedule, epoch, ctx, stats,
+                                      failures)
             stats.write({"mode": "train_epoch", "epoch": epoch + 1, **summary}, step=epoch + 1)
             logger.info("epoch %d/%d: %s", epoch + 1, cfg.SOLVER.MAX_EPOCH,
                         ", ".join(f"{k} {v:.4g}" for k, v in summary.items()))
-            _check_failed_fraction(cfg, summary["replaced_videos"], len(loader) * loader.batch_size * ctx.world_size,
-                                   epoch)
+            _log_failed_videos(failures, epoch)
             if (epoch + 1) % cfg.TRAIN.CHECKPOINT_PERIOD == 0 or epoch + 1 == cfg.SOLVER.MAX_EPOCH:
                 if ctx.is_main:
                     last_checkpoint = save_checkpoint(cfg.OUTPUT_DIR, epoch, model, optimizer, scaler, cfg.dump(),

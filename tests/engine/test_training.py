@@ -1,0 +1,103 @@
+"""Training jobs on a tiny Hiera: MAE pretraining, fine-tuning from it, resume, mixed precision."""
+import json
+
+import pytest
+import torch
+
+from hiera_video.engine import find_latest_checkpoint, run
+from hiera_video.engine.logging import read_stats
+from hiera_video.engine.tasks import ClassificationTask
+from hiera_video.engine.trainer import initialize_model
+from hiera_video.engine.distributed import DistributedContext
+from tests.engine.fakes import tiny_cfg
+
+CPU = DistributedContext(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
+
+
+def final_weights(output_dir):
+    """The model state of the last checkpoint in ``output_dir``."""
+    return torch.load(find_latest_checkpoint(output_dir), weights_only=True)["model_state"]
+
+
+@pytest.fixture
+def mae_checkpoint(tmp_path_factory, fake_data):
+    """Path of the last checkpoint of a 2-epoch MAE pretraining of the tiny model."""
+    output_dir = tmp_path_factory.mktemp("mae")
+    run(tiny_cfg(output_dir, "TASK", "mae", "TEST.ENABLE", "False", "SOLVER.MAX_EPOCH", "2"))
+    return find_latest_checkpoint(output_dir)
+
+
+def test_mae_pretraining_writes_periodic_checkpoints_and_stats(mae_checkpoint):
+    checkpoints = sorted(p.name for p in mae_checkpoint.parent.iterdir())
+    assert checkpoints == ["checkpoint_epoch_00001.pyth", "checkpoint_epoch_00002.pyth"]
+    state = torch.load(mae_checkpoint, weights_only=True)
+    assert state["epoch"] == 1 and "decoder_pred.weight" in state["model_state"]
+    assert "MASK_RATIO: 0.9" in state["cfg"] and state["optimizer_state"]["state"]
+    records = read_stats(mae_checkpoint.parent.parent)
+    epochs = [r for r in records if r["mode"] == "train_epoch"]
+    assert [r["epoch"] for r in epochs] == [1, 2] and all(r["loss"] > 0 for r in epochs)
+    assert any(r["mode"] == "train_iter" and "lr" in r for r in records)
+
+
+def test_fine_tuning_starts_from_the_mae_encoder_with_a_new_head(mae_checkpoint, tmp_path, fake_data):
+    cfg = tiny_cfg(tmp_path, "TRAIN.CHECKPOINT_FILE_PATH", str(mae_checkpoint))
+    model = initialize_model(cfg, ClassificationTask(cfg), CPU)
+    mae_state = torch.load(mae_checkpoint, weights_only=True)["model_state"]
+    assert torch.equal(model.state_dict()["blocks.0.attn.qkv.weight"], mae_state["blocks.0.attn.qkv.weight"])
+    assert model.head.projection.weight.shape == (4, 128)
+
+
+def test_fine_tuning_learns_motion_and_testing_reports_metrics(mae_checkpoint, tmp_path, fake_data):
+    metrics = run(tiny_cfg(tmp_path, "TRAIN.CHECKPOINT_FILE_PATH", str(mae_checkpoint), "SOLVER.MAX_EPOCH", "12"))
+    assert metrics["top1"] > 50.0  # 4 classes: chance is 25%
+    written = json.loads((tmp_path / "test" / "metrics.json").read_text())
+    assert written["num_videos"] == 12 and written["num_evaluated"] == 12 and written["num_failed"] == 0
+    assert written["top1"] == pytest.approx(metrics["top1"])
+
+
+def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, fake_data, monkeypatch):
+    opts = ("TEST.ENABLE", "False", "SOLVER.MAX_EPOCH", "3", "MODEL.DROP_PATH_RATE", "0.1")
+    run(tiny_cfg(tmp_path / "straight", *opts))
+
+    import hiera_video.engine.tasks as tasks
+
+    original_step = tasks.ClassificationTask.training_step
+    calls = {"n": 0}
+
+    def step_then_die(self, *args):
+        calls["n"] += 1
+        if calls["n"] == 10:  # in the third epoch (4 iterations per epoch), after 2 checkpoints
+            raise KeyboardInterrupt("simulated kill")
+        return original_step(self, *args)
+
+    monkeypatch.setattr(tasks.ClassificationTask, "training_step", step_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run(tiny_cfg(tmp_path / "resumed", *opts))
+    assert find_latest_checkpoint(tmp_path / "resumed").name == "checkpoint_epoch_00002.pyth"
+    monkeypatch.setattr(tasks.ClassificationTask, "training_step", original_step)
+    run(tiny_cfg(tmp_path / "resumed", *opts))
+
+    straight, resumed = final_weights(tmp_path / "straight"), final_weights(tmp_path / "resumed")
+    assert straight.keys() == resumed.keys()
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+
+
+def test_gradient_accumulation_matches_one_large_batch(tmp_path, fake_data):
+    fake_data["augment"] = False
+    opts = ("TEST.ENABLE", "False", "SOLVER.MAX_EPOCH", "1")
+    run(tiny_cfg(tmp_path / "whole", *opts))
+    run(tiny_cfg(tmp_path / "accumulated", *opts, "TRAIN.ACCUM_STEPS", "2"))
+    whole, accumulated = final_weights(tmp_path / "whole"), final_weights(tmp_path / "accumulated")
+    assert all(torch.allclose(whole[k], accumulated[k], atol=1e-5) for k in whole)
+
+
+def test_bf16_training_on_cpu_runs_with_clipping(tmp_path, fake_data):
+    run(tiny_cfg(tmp_path, "TEST.ENABLE", "False", "SOLVER.MAX_EPOCH", "1", "TRAIN.MIXED_PRECISION", "bf16",
+                 "SOLVER.CLIP_GRAD_L2NORM", "1.0"))
+    weights = final_weights(tmp_path)
+    assert all(torch.isfinite(w).all() for w in weights.values())
+
+
+def test_a_diverging_loss_stops_with_advice(tmp_path, fake_data):
+    with pytest.raises(FloatingPointError, match="SOLVER.BASE_LR"):
+        run(tiny_cfg(tmp_path, "TEST.ENABLE", "False", "SOLVER.BASE_LR", "1e30", "SOLVER.WARMUP_EPOCHS", "0.0"))
