@@ -10,3 +10,34 @@ Modules (each testable alone with a tiny generated video):
 - :mod:`kinetics`, :mod:`ssv2` are the datasets; :mod:`loader` builds datasets and data loaders.
 - :mod:`synthetic` writes small videos for tests and demos.
 """
+
+import importlib
+
+# Public names -> defining module. Imported on first use (PEP 562), so that the decode helper process,
+# which needs only ``decoding``, starts without importing torchvision.
+_EXPORTS = {
+    "FailureTracker": "clip_dataset",
+    "TooManyFailedVideos": "clip_dataset",
+    "VideoClipDataset": "clip_dataset",
+    "collate_test_batch": "clip_dataset",
+    "collate_train_batch": "clip_dataset",
+    "VideoDecodeError": "decoding",
+    "VideoReader": "decoding",
+    "open_video": "decoding",
+    "probe_video": "decoding",
+    "KineticsDataset": "kinetics",
+    "ListFileError": "list_files",
+    "DATASETS": "loader",
+    "build_dataset": "loader",
+    "build_loader": "loader",
+    "register_dataset": "loader",
+    "SSv2Dataset": "ssv2",
+    "write_video": "synthetic",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'hiera_video.datasets' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"hiera_video.datasets.{_EXPORTS[name]}"), name)

@@ -46,10 +46,12 @@ class FailureTracker:
         self.num_videos, self.max_failed_fraction = num_videos, max_failed_fraction
         self.failures: dict[str, str] = {}
 
-    def update(self, replaced: Sequence[tuple[str, str]]) -> None:
-        """Record ``(path, reason)`` pairs and raise :class:`TooManyFailedVideos` past the limit."""
-        for path, reason in replaced:
-            self.failures.setdefault(path, reason)
+    def update(self, replaced: Sequence[Sequence[tuple[str, str]]]) -> None:
+        """Record a batch's ``replaced`` (per item, ``(path, reason)`` pairs); raise
+        :class:`TooManyFailedVideos` past the limit."""
+        for pairs in replaced:
+            for path, reason in pairs:
+                self.failures.setdefault(path, reason)
         check_failed_fraction(self.failures, self.num_videos, self.max_failed_fraction)
 
     def report(self, limit: int = 20) -> str:
@@ -127,6 +129,11 @@ class VideoClipDataset(torch.utils.data.Dataset):
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    @property
+    def collate_fn(self) -> Callable[[list[dict]], dict]:
+        """The collate function for this dataset's mode (train or test)."""
+        return collate_train_batch if self.mode == "train" else collate_test_batch
 
     @property
     def video_paths(self) -> list[str]:
@@ -234,12 +241,13 @@ class VideoClipDataset(torch.utils.data.Dataset):
 
 
 def collate_train_batch(items: list[dict]) -> dict:
-    """Stack clips ``[B, ...]``, labels and indices ``[B]``; concatenate the ``replaced`` lists."""
+    """Stack clips ``[B, ...]``, labels and indices ``[B]``; ``replaced`` stays one list of
+    ``(path, reason)`` per item (``sum(len(r) for r in batch["replaced"])`` failures in the batch)."""
     return {
         "clip": torch.stack([item["clip"] for item in items]),
         "label": torch.tensor([item["label"] for item in items]),
         "index": torch.tensor([item["index"] for item in items]),
-        "replaced": [pair for item in items for pair in item["replaced"]],
+        "replaced": [list(item["replaced"]) for item in items],
     }
 
 

@@ -456,6 +456,7 @@ class DecodeServer:
     ``("close",)``. Errors come back as ``("error", VideoDecodeError)``.
     """
 
+    START_TIMEOUT = 300.0
     _instance: Optional["DecodeServer"] = None
     _instance_pid: Optional[int] = None
 
@@ -464,12 +465,17 @@ class DecodeServer:
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH", "")]))
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "hiera_video.datasets.decoding"],
+            [sys.executable, "-m", "hiera_video.datasets.decode_server"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
         )
         self._output_fd = self._process.stdout.fileno()
+        # Start-up (importing torch and PyAV) is not a video's fault: it gets its own, generous limit.
+        ready, _, _ = select.select([self._output_fd], [], [], self.START_TIMEOUT)
+        if not ready or _receive(self._process.stdout) != ("ready", None):
+            self.stop()
+            raise RuntimeError(f"the decode helper process did not start within {self.START_TIMEOUT} s")
 
     @classmethod
     def for_this_process(cls) -> "DecodeServer":
@@ -574,15 +580,11 @@ def _serve(commands, answers) -> None:
             _send(answers, ("error", VideoDecodeError(str(path), f"{type(error).__name__}: {error}")))
 
 
-def _serve_stdio() -> None:
+def serve_stdio() -> None:
     """Entry point of the helper: the protocol owns the original stdout; stray prints go to stderr."""
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    import av  # noqa: F401  (imported before "ready" so the first request's timeout is all decoding)
+
+    _send(answers, ("ready", None))
     _serve(sys.stdin.buffer, answers)
-
-
-if __name__ == "__main__":
-    # Import through the package so pickled errors are hiera_video.datasets.decoding.VideoDecodeError.
-    from hiera_video.datasets.decoding import _serve_stdio as serve
-
-    serve()
