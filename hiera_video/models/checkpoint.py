@@ -40,7 +40,7 @@ def read_checkpoint(path: str) -> StateDict:
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint {path} does not exist (check the path, e.g. "
                               f"TRAIN.CHECKPOINT_FILE_PATH / TEST.CHECKPOINT_FILE_PATH).")
-    if path.endswith(".safetensors"):
+    if path.endswith(".safetensors") or _looks_like_safetensors(path):
         return _read_safetensors(path)
     try:
         content = torch.load(path, map_location="cpu", weights_only=True)
@@ -48,13 +48,12 @@ def read_checkpoint(path: str) -> StateDict:
         if "Weights only load failed" not in str(error):
             raise CheckpointError(f"cannot read checkpoint {path}: {str(error).splitlines()[0]}. The file "
                                   f"is corrupt or not a PyTorch checkpoint.") from error
+        reason = next((line for line in str(error).splitlines() if "Unsupported" in line), "")
         raise CheckpointError(
             f"refusing to load {path}: it holds objects other than tensors and plain containers, which "
-            f"could run code when unpickled ({str(error).splitlines()[0]}). Re-save its state dict with "
-            f"torch.save(model.state_dict(), path).") from error
+            f"could run code when unpickled ({reason.strip()}). If you trust the file, re-save its state "
+            f"dict with torch.save(model.state_dict(), path).") from error
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as error:
-        if _looks_like_safetensors(path):
-            return _read_safetensors(path)
         raise CheckpointError(f"cannot read checkpoint {path}: {error}. The file is truncated, corrupt, "
                               f"or not a PyTorch/safetensors checkpoint.") from error
     return _unwrap(content, path)

@@ -264,7 +264,7 @@ class Hiera(nn.Module):
         q_pool_blocks = {end + 1 for end in self.stage_ends[: self.q_pool]}
         flat_q_stride = math.prod(self.q_stride)
         window_size = self.mu_size
-        drop_rates = torch.linspace(0, drop_path_rate, depth).tolist()
+        drop_rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
         blocks, stage = nn.ModuleList(), 0
         for i in range(depth):
             dim_out = dim

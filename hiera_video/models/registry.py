@@ -1,12 +1,13 @@
 """Named Hiera models (the official release's names) and ``create_model``."""
-from typing import Callable, Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch.nn as nn
 
+from .checkpoint import checkpoint_num_classes, load_state_dict_into, read_checkpoint
 from .hiera import Hiera
 from .hiera_mae import MaskedAutoencoderHiera
 
-_MODELS: Dict[str, Callable[..., nn.Module]] = {}
+_ARCHITECTURES: Dict[str, Tuple[type, dict]] = {}
 
 # Paper, Table 2: width, heads and blocks per stage.
 _SIZES = {
@@ -27,11 +28,19 @@ _MAE = dict(q_pool=2)
 
 
 def register_model(name: str, model_class: type, **architecture) -> None:
-    """Register ``name`` as ``model_class(**architecture, **overrides)``."""
-    def build(**overrides) -> nn.Module:
-        return model_class(**{**architecture, **overrides})
-    build.__doc__ = f"{model_class.__name__} with {architecture}"
-    _MODELS[name] = build
+    """Register ``name`` as ``model_class(**architecture)``; ``create_model`` applies overrides on top."""
+    _ARCHITECTURES[name] = (model_class, architecture)
+
+
+def model_architecture(name: str) -> Tuple[type, dict]:
+    """The class and constructor arguments of a named model."""
+    if name not in _ARCHITECTURES:
+        from difflib import get_close_matches
+        close = get_close_matches(name, _ARCHITECTURES, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(f"unknown model {name!r}.{hint} Available: {', '.join(list_models())}.")
+    model_class, architecture = _ARCHITECTURES[name]
+    return model_class, dict(architecture)
 
 
 for _size, _arch in _SIZES.items():
@@ -44,7 +53,7 @@ for _size, _arch in _SIZES.items():
 
 def list_models() -> List[str]:
     """Names accepted by ``create_model``."""
-    return sorted(_MODELS)
+    return sorted(_ARCHITECTURES)
 
 
 def create_model(name: str, checkpoint: Optional[str] = None, num_classes: Optional[int] = None,
@@ -54,20 +63,14 @@ def create_model(name: str, checkpoint: Optional[str] = None, num_classes: Optio
     With a ``checkpoint`` and no ``num_classes``, the classifier takes the checkpoint head's size. See
     ``hiera_video.models.load_checkpoint`` for the formats accepted.
     """
-    if name not in _MODELS:
-        from difflib import get_close_matches
-        close = get_close_matches(name, _MODELS, n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ValueError(f"unknown model {name!r}.{hint} Available: {', '.join(list_models())}.")
-    from .checkpoint import load_state_dict_into, read_checkpoint, checkpoint_num_classes
-
+    model_class, architecture = model_architecture(name)
     state_dict = read_checkpoint(checkpoint) if checkpoint else None
     if num_classes is None and state_dict is not None:
         num_classes = checkpoint_num_classes(state_dict)
     if num_classes is not None:
         overrides["num_classes"] = num_classes
     try:
-        model = _MODELS[name](**overrides)
+        model = model_class(**{**architecture, **overrides})
     except TypeError as error:
         raise ValueError(f"cannot build {name} with overrides {overrides}: {error}") from error
     if state_dict is not None:

@@ -1,0 +1,144 @@
+"""Checkpoint loading: every accepted format, head resizing, MAE encoders, position embeddings, bad files."""
+import logging
+import os
+import pickle
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from hiera_video.models import CheckpointError, create_model, load_checkpoint
+
+from .oracle import TINY_VIDEO, build_official, relative_error
+
+
+@pytest.fixture
+def trained(official):
+    """An official tiny video model with random weights, and the input to compare on."""
+    torch.manual_seed(0)
+    model = build_official(official, "hiera_base_16x224", **TINY_VIDEO).eval()
+    model.head.act_func = lambda x: x
+    return model, torch.randn(2, 3, *TINY_VIDEO["input_size"])
+
+
+def _logits(model, x):
+    with torch.no_grad():
+        return model(x)
+
+
+@pytest.mark.parametrize("fmt", ["official", "plain", "safetensors", "toolkit", "ddp"])
+def test_every_format_loads_and_gives_the_same_outputs(tmp_path, trained, fmt):
+    reference, x = trained
+    state = reference.state_dict()
+    path = str(tmp_path / ("weights.safetensors" if fmt == "safetensors" else "weights.pth"))
+    if fmt == "official":
+        torch.save({"model_state": state}, path)
+    elif fmt == "plain":
+        torch.save(state, path)
+    elif fmt == "safetensors":
+        save_file({k: v.contiguous() for k, v in state.items()}, path)
+    elif fmt == "toolkit":
+        torch.save({"epoch": 3, "model_state": state, "optimizer_state": {}, "cfg": "MODEL: {}",
+                    "class_names": ["a", "b"]}, path)
+    else:
+        torch.save({"model": {f"module.{k}": v for k, v in state.items()}}, path)
+    overrides = {k: v for k, v in TINY_VIDEO.items() if k != "num_classes"}
+    model = create_model("hiera_base_16x224", checkpoint=path, **overrides).eval()
+    assert model.num_classes == TINY_VIDEO["num_classes"]  # taken from the checkpoint's head
+    assert relative_error(_logits(model, x), _logits(reference, x)) < 1e-5
+
+
+def test_safetensors_without_extension_is_recognized(tmp_path, trained):
+    reference, x = trained
+    path = str(tmp_path / "model.bin")
+    save_file({k: v.contiguous() for k, v in reference.state_dict().items()}, path)
+    model = create_model("hiera_base_16x224", checkpoint=path, **TINY_VIDEO).eval()
+    assert relative_error(_logits(model, x), _logits(reference, x)) < 1e-5
+
+
+def test_head_of_another_size_is_reinitialized_with_a_warning(tmp_path, trained, caplog):
+    reference, _ = trained
+    path = str(tmp_path / "k400.pth")
+    torch.save({"model_state": reference.state_dict()}, path)
+    with caplog.at_level(logging.WARNING):
+        model = create_model("hiera_base_16x224", checkpoint=path, **{**TINY_VIDEO, "num_classes": 3})
+    assert model.head.projection.weight.shape == (3, 128)
+    assert "(7, 128)" in caplog.text and "(3, 128)" in caplog.text
+    torch.testing.assert_close(model.blocks[0].attn.qkv.weight, reference.blocks[0].attn.qkv.weight)
+
+
+def test_mae_checkpoint_loads_into_a_classifier_by_taking_the_encoder(tmp_path, official, caplog):
+    torch.manual_seed(0)
+    mae = create_model("mae_hiera_base_16x224", **TINY_VIDEO)
+    path = str(tmp_path / "mae.pth")
+    torch.save({"model_state": mae.state_dict()}, path)
+    classifier = create_model("hiera_base_16x224", **TINY_VIDEO)
+    with caplog.at_level(logging.WARNING):
+        result = load_checkpoint(classifier, path)
+    assert set(result.missing_keys) == {"norm.weight", "norm.bias", "head.projection.weight",
+                                        "head.projection.bias"}
+    assert result.unexpected_keys == []
+    assert "head.projection.weight" in caplog.text
+    for key, value in classifier.state_dict().items():
+        if key in mae.state_dict():
+            torch.testing.assert_close(value, mae.state_dict()[key])
+
+
+def test_position_embeddings_are_interpolated_to_a_new_input_size(tmp_path, trained):
+    reference, _ = trained
+    path = str(tmp_path / "w.pth")
+    torch.save({"model_state": reference.state_dict()}, path)
+    model = create_model("hiera_base_16x224", checkpoint=path, **{**TINY_VIDEO, "input_size": (8, 128, 96)})
+    assert model.pos_embed_temporal.shape == (1, 4, 16)
+    assert model.pos_embed_spatial.shape == (1, 32 * 24, 16)
+    # the corners of a bicubic resize with align_corners=False stay close to the old corners' region
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 8, 128, 96))
+    assert out.shape == (1, 7) and torch.isfinite(out).all()
+    same = create_model("hiera_base_16x224", checkpoint=path, **TINY_VIDEO)
+    torch.testing.assert_close(same.pos_embed_spatial, reference.pos_embed_spatial)
+
+
+def test_another_architecture_lists_mismatched_keys(tmp_path, trained):
+    reference, _ = trained
+    path = str(tmp_path / "w.pth")
+    torch.save({"model_state": reference.state_dict()}, path)
+    with pytest.raises(CheckpointError, match=r"blocks\.0\.attn\.qkv\.weight: checkpoint \(48, 16\) vs model"):
+        create_model("hiera_base_16x224", checkpoint=path, **{**TINY_VIDEO, "embed_dim": 32})
+
+
+def test_missing_truncated_and_foreign_files_name_the_file(tmp_path, trained):
+    missing = str(tmp_path / "nope.pth")
+    with pytest.raises(CheckpointError, match="nope.pth does not exist"):
+        create_model("hiera_base_16x224", checkpoint=missing, **TINY_VIDEO)
+
+    reference, _ = trained
+    good = tmp_path / "good.pth"
+    torch.save({"model_state": reference.state_dict()}, str(good))
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(good.read_bytes()[: os.path.getsize(good) // 2])
+    with pytest.raises(CheckpointError, match="truncated.pth"):
+        create_model("hiera_base_16x224", checkpoint=str(truncated), **TINY_VIDEO)
+
+    garbage = tmp_path / "random.pth"
+    garbage.write_bytes(os.urandom(4096))
+    with pytest.raises(CheckpointError, match="random.pth"):
+        create_model("hiera_base_16x224", checkpoint=str(garbage), **TINY_VIDEO)
+
+    foreign = tmp_path / "resnet.pth"
+    torch.save({"conv1.weight": torch.zeros(3)}, str(foreign))
+    with pytest.raises(CheckpointError, match="resnet.pth holds no weights of this model"):
+        create_model("hiera_base_16x224", checkpoint=str(foreign), **TINY_VIDEO)
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > /dev/null",))
+
+
+def test_a_pickle_that_would_run_code_is_refused(tmp_path):
+    path = tmp_path / "evil.pth"
+    with open(path, "wb") as handle:
+        pickle.dump({"model_state": {"x": _RunsCode()}}, handle)
+    with pytest.raises(CheckpointError, match="refusing to load .*evil.pth"):
+        create_model("hiera_base_16x224", checkpoint=str(path), **TINY_VIDEO)
