@@ -239,6 +239,8 @@ _C.AVA.BGR = False
 _C.AVA.TEST_FORCE_FLIP = False
 # Read clips from raw videos ("" uses extracted frames under FRAME_DIR).
 _C.AVA.VIDEO_DIR = ""
+# Training ground-truth box jitter: each coordinate moves by up to this fraction of the box size (0 = off).
+_C.AVA.TRAIN_BOX_JITTER = 0.0
 
 
 def get_cfg() -> CfgNode:
