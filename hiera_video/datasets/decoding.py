@@ -78,10 +78,12 @@ class VideoReader:
 
     @property
     def duration(self) -> float:
-        """Seconds from the first frame's start to the last frame's end."""
+        """Seconds from the first frame's start to the last frame's end (the last frame lasts as long as the
+        one before it)."""
         if self.num_frames == 0:
             return 0.0
-        return float(self.frame_times[-1]) + 1.0 / self.fps
+        last_step = self.frame_times[-1] - self.frame_times[-2] if self.num_frames > 1 else 1.0 / self.fps
+        return float(self.frame_times[-1] + last_step)
 
     @property
     def is_constant_frame_rate(self) -> bool:
@@ -152,32 +154,55 @@ class PyAVReader(VideoReader):
 
         self.path = str(path)
         _check_file(self.path)
+        self._threads = threads
+        self._open_container()
         try:
-            self._container = av.open(self.path, metadata_errors="ignore")
-        except (av.FFmpegError, OSError, UnicodeDecodeError) as error:
-            raise VideoDecodeError(self.path, f"cannot open ({error})") from None
-        try:
-            self._init_stream(threads)
+            self._init_stream()
         except BaseException:
             self._container.close()
             raise
 
-    def _init_stream(self, threads: int) -> None:
+    def _open_container(self) -> None:
+        import av
+
+        try:
+            self._container = av.open(self.path, metadata_errors="ignore")
+        except (av.FFmpegError, OSError, UnicodeDecodeError) as error:
+            raise VideoDecodeError(self.path, f"cannot open ({error})") from None
         if not self._container.streams.video:
+            self._container.close()
             raise VideoDecodeError(self.path, "no video stream (audio-only or not a video file)")
-        stream = self._container.streams.video[0]
-        if threads != 1:
-            stream.thread_type = "AUTO"
-            stream.thread_count = threads
-        self._stream = stream
+        self._stream = self._container.streams.video[0]
+        if self._threads != 1:
+            self._stream.thread_type = "AUTO"
+            self._stream.thread_count = self._threads
+
+    def _rewind(self, target_pts: Optional[int]) -> None:
+        """Seek to the keyframe at or before ``target_pts``; reopen the file (start over) when that fails
+        or when ``target_pts`` is None (streams without timestamps, e.g. raw H.264)."""
+        import av
+
+        if target_pts is not None:
+            try:
+                self._container.seek(target_pts, stream=self._stream, backward=True, any_frame=False)
+                return
+            except av.FFmpegError:
+                pass
+        self._container.close()
+        self._open_container()
+
+    def _init_stream(self) -> None:
+        stream = self._stream
         self.codec = stream.codec_context.name
         self.width, self.height = stream.codec_context.width, stream.codec_context.height
         self._index_packets()
         if self.num_frames == 0:
             raise VideoDecodeError(self.path, "video stream has no frames")
-        self._time_base = stream.time_base
-        self.frame_times = np.asarray([float((pts - self._pts[0]) * self._time_base) for pts in self._pts])
+        if self._has_timestamps:
+            self.frame_times = np.asarray([float((pts - self._pts[0]) * stream.time_base) for pts in self._pts])
         self.fps = self._average_fps()
+        if not self._has_timestamps:
+            self.frame_times = np.arange(self.num_frames) / self.fps
 
     def _index_packets(self) -> None:
         """Read every packet header (no decoding): presentation timestamps and keyframes."""
@@ -206,7 +231,12 @@ class PyAVReader(VideoReader):
         self._keyframe_pts = keyframes or [pts[0] if pts else 0]
 
     def _average_fps(self) -> float:
-        rate = self._stream.average_rate or self._stream.guessed_rate
+        # Without timestamps (raw H.264) the average rate is FFmpeg's 25 fps default; the codec's rate
+        # (guessed_rate) is then the better guess.
+        if self._has_timestamps:
+            rate = self._stream.average_rate or self._stream.guessed_rate
+        else:
+            rate = self._stream.guessed_rate or self._stream.average_rate
         if rate and float(rate) > 0:
             return float(rate)
         if self.num_frames > 1 and self._has_timestamps and self.frame_times[-1] > 0:
@@ -247,8 +277,7 @@ class PyAVReader(VideoReader):
     def _decode_group(self, group: list[int], wanted: dict, frames: dict) -> None:
         first_pts, last_pts = self._pts[group[0]], self._pts[group[-1]]
         for from_start in (False, True):
-            target = self._pts[0] if from_start else first_pts
-            self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
+            self._rewind(self._pts[0] if from_start else first_pts)
             overshot = False
             for frame in self._container.decode(self._stream):
                 pts = frame.pts
@@ -266,7 +295,7 @@ class PyAVReader(VideoReader):
 
     def _decode_from_start(self, needed: set[int], frames: dict) -> None:
         """For streams without timestamps: count frames in decode order from the start."""
-        self._container.seek(0)
+        self._rewind(None)
         for position, frame in enumerate(self._container.decode(self._stream)):
             if position in needed:
                 frames[position] = self._to_rgb(frame)

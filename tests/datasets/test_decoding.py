@@ -1,0 +1,133 @@
+"""Decoding: the same frames from every backend, messy files handled, broken files named, hangs bounded."""
+import time
+
+import pytest
+import torch
+
+from hiera_video.datasets.decoding import VideoDecodeError, available_backends, open_video, probe_video
+from hiera_video.datasets.synthetic import numbered_frames, read_frame_number, write_video
+from tests.datasets.conftest import BROKEN, HEIGHT, NUM_FRAMES, WIDTH
+
+
+def frame_numbers(frames):
+    return [read_frame_number(frame) for frame in frames]
+
+
+def test_numbered_frames_survive_h264(tmp_path):
+    path = write_video(tmp_path / "v.mp4", numbered_frames(20))
+    with open_video(path) as video:
+        assert frame_numbers(video.get_frames(range(20))) == list(range(20))
+
+
+def test_pyav_reports_metadata_and_returns_requested_frames(videos):
+    with open_video(videos["h264.mp4"]) as video:
+        assert (video.num_frames, video.fps, video.duration) == (NUM_FRAMES, 30.0, pytest.approx(3.0))
+        assert video.is_constant_frame_rate and video.codec == "h264"
+        frames = video.get_frames([5, 80, 3, 3, 40])
+    assert frames.shape == (5, HEIGHT, WIDTH, 3) and frames.dtype == torch.uint8
+    assert frame_numbers(frames) == [5, 80, 3, 3, 40]
+
+
+def test_frames_far_apart_are_found_after_several_seeks(videos):
+    wanted = [0, 1, 2, 50, 51, 77, 89, 15]
+    with open_video(videos["small_gop.mp4"]) as video:
+        assert len(video._seek_groups(sorted(set(wanted)))) > 1
+        assert frame_numbers(video.get_frames(wanted)) == wanted
+
+
+@pytest.mark.parametrize("backend", ["decord", "torchcodec"])
+def test_backends_return_the_same_frames_on_constant_rate_h264(videos, backend):
+    if backend not in available_backends():
+        pytest.skip(f"{backend} is not installed")
+    indices = [0, 7, 8, 44, 45, 89, 12]
+    with open_video(videos["h264.mp4"]) as reference, open_video(videos["h264.mp4"], backend) as other:
+        assert (other.num_frames, other.fps) == (reference.num_frames, reference.fps)
+        expected, got = reference.get_frames(indices), other.get_frames(indices)
+    assert frame_numbers(got) == indices
+    assert (expected.int() - got.int()).abs().max() <= 1
+
+
+@pytest.mark.parametrize("name, count, size", [
+    ("vp9.webm", 60, (HEIGHT, WIDTH)),
+    ("av1.mkv", 30, (HEIGHT, WIDTH)),
+    ("yuv444_odd.mp4", 30, (HEIGHT - 1, WIDTH - 1)),
+    ("10bit.mp4", 30, (HEIGHT, WIDTH)),
+    ("raw.h264", 30, (HEIGHT, WIDTH)),
+])
+def test_other_codecs_formats_and_sizes_decode_correctly(videos, name, count, size):
+    with open_video(videos[name]) as video:
+        assert video.num_frames == count
+        assert video.fps == pytest.approx(30.0)
+        assert video.duration == pytest.approx(count / 30.0, abs=0.002)
+        assert video.is_constant_frame_rate
+        frames = video.get_frames([count - 1, 0, count // 2])
+    assert frames.shape == (3, *size, 3)
+    assert frame_numbers(frames) == [count - 1, 0, count // 2]
+
+
+def test_colours_survive_decoding(videos):
+    source = numbered_frames(NUM_FRAMES, HEIGHT, WIDTH)
+    with open_video(videos["h264.mp4"]) as video:
+        decoded = video.get_frames([10])
+    # Lossy H.264 at default quality: small average error, RGB order kept (a BGR mix-up is off by ~100).
+    assert (decoded.float() - source[10:11].float()).abs().mean() < 6
+
+
+def test_variable_frame_rate_is_detected_and_mapped_by_time(videos):
+    with open_video(videos["vfr.mp4"]) as video:
+        assert video.num_frames == 60 and not video.is_constant_frame_rate
+        assert video.duration == pytest.approx(30 * 0.033 + 30 * 0.1, abs=0.01)
+        # 30 frames of 33 ms then 30 of 100 ms: at 2.0 s we are 1.01 s into the slow part -> frame 40.
+        assert video.indices_at_times([0.0, 0.5, 2.0]) == [0, 15, 40]
+        assert frame_numbers(video.get_frames([0, 59])) == [0, 59]
+
+
+def test_rotation_metadata_is_applied(videos):
+    source = numbered_frames(10, HEIGHT, WIDTH)
+    with open_video(videos["rotated.mp4"]) as video:
+        frame = video.get_frames([3])[0]
+    assert frame.shape == (WIDTH, HEIGHT, 3)
+    expected = torch.rot90(source[3], k=1, dims=(0, 1))  # 90 degrees counter-clockwise, as players show
+    assert (frame.float() - expected.float()).abs().mean() < 6
+
+
+def test_truncated_webm_keeps_its_decodable_frames(videos):
+    with open_video(videos["truncated.webm"]) as video:
+        assert 0 < video.num_frames < 60
+        last = video.num_frames - 1
+        assert frame_numbers(video.get_frames([0, last])) == [0, last]
+
+
+@pytest.mark.parametrize("name", BROKEN)
+def test_broken_files_raise_an_error_naming_the_file(videos, tmp_path, name):
+    path = videos.get(name, str(tmp_path / name))
+    with pytest.raises(VideoDecodeError) as caught:
+        with open_video(path) as video:
+            video.get_frames([0])
+    assert str(caught.value).startswith(path) and caught.value.path == path
+
+
+def test_out_of_range_indices_are_refused(videos):
+    with open_video(videos["short.mp4"]) as video, pytest.raises(IndexError, match="short.mp4"):
+        video.get_frames([9, 10])
+
+
+def test_unknown_backend_names_the_config_key(videos):
+    with pytest.raises(ValueError, match="DATA.DECODING_BACKEND"):
+        open_video(videos["h264.mp4"], backend="opencv")
+
+
+def test_watchdog_decodes_like_the_inline_reader(videos):
+    with open_video(videos["h264.mp4"], timeout=30) as video:
+        assert (video.num_frames, video.fps, video.duration) == (NUM_FRAMES, 30.0, pytest.approx(3.0))
+        assert frame_numbers(video.get_frames([4, 60])) == [4, 60]
+    with pytest.raises(VideoDecodeError, match="corrupt.mp4"):
+        open_video(videos["corrupt.mp4"], timeout=30)
+
+
+def test_watchdog_abandons_a_stalled_decode_and_recovers(videos):
+    start = time.monotonic()
+    with pytest.raises(VideoDecodeError, match="stalled_fifo.mp4: timed out after 1 s"):
+        open_video(videos["stalled_fifo.mp4"], timeout=1)
+    assert time.monotonic() - start < 20
+    assert probe_video(videos["short.mp4"], timeout=30)["num_frames"] == 10
