@@ -26,8 +26,8 @@ import torch
 
 from hiera_video.datasets.decoding import FrameListReader, VideoDecodeError, VideoReader, open_video
 from hiera_video.datasets.list_files import VideoEntry
-from hiera_video.datasets.sampling import segment_indices, test_clip_indices, train_clip_indices
-from hiera_video.datasets.transforms import TrainTransform, test_views
+from hiera_video.datasets.sampling import segment_indices, uniform_clip_indices, train_clip_indices
+from hiera_video.datasets.transforms import TrainTransform, spatial_views
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ class VideoClipDataset(torch.utils.data.Dataset):
                 for _ in range(num_clips)
             ])
         else:
-            indices = test_clip_indices(video.num_frames, video.fps, data.NUM_FRAMES, data.SAMPLING_RATE,
+            indices = uniform_clip_indices(video.num_frames, video.fps, data.NUM_FRAMES, data.SAMPLING_RATE,
                                         data.TARGET_FPS, num_clips, data.USE_OFFSET_SAMPLING)
         if not video.is_constant_frame_rate:
             # Variable frame rate: the indices are positions on an even grid at the average fps; take the
@@ -197,7 +197,7 @@ class VideoClipDataset(torch.utils.data.Dataset):
         with self.open(self.entries[index]) as video:
             frames = self._read_frames(video, self._clip_indices(video, test.NUM_ENSEMBLE_VIEWS))
         views = [
-            test_views(clip, data.TEST_CROP_SIZE, test.NUM_SPATIAL_CROPS, data.TRAIN_JITTER_SCALES[0],
+            spatial_views(clip, data.TEST_CROP_SIZE, test.NUM_SPATIAL_CROPS, data.TRAIN_JITTER_SCALES[0],
                        data.MEAN, data.STD)
             for clip in frames
         ]

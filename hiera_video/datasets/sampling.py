@@ -71,7 +71,7 @@ def train_clip_indices(
     return clip_frame_indices(start, size, num_frames, video_frames)
 
 
-def test_clip_indices(
+def uniform_clip_indices(
     video_frames: int,
     video_fps: float,
     num_frames: int,

@@ -7,7 +7,7 @@ Training (:class:`TrainTransform`): RandAugment (optional) on uint8 frames -> ra
 short-side scale jitter in ``DATA.TRAIN_JITTER_SCALES`` + random crop) -> horizontal flip (optional; off for
 SSv2, whose labels say left/right) -> normalize -> random erasing (optional) -> ``[C, T, H, W]``.
 
-Testing (:func:`test_views`): resize the short side, then ``TEST.NUM_SPATIAL_CROPS`` square crops:
+Testing (:func:`spatial_views`): resize the short side, then ``TEST.NUM_SPATIAL_CROPS`` square crops:
 3 crops = short side ``DATA.TEST_CROP_SIZE``, crops at both ends and the centre of the long side;
 1 crop = short side ``DATA.TRAIN_JITTER_SCALES[0]`` then a centre crop of ``DATA.TEST_CROP_SIZE``
 (PySlowFast's test protocol).
@@ -58,7 +58,7 @@ def spatial_crop(clip: torch.Tensor, size: int, crop_index: int) -> torch.Tensor
     return clip[..., top : top + size, left : left + size]
 
 
-def test_views(
+def spatial_views(
     frames: torch.Tensor,
     crop_size: int,
     num_spatial_crops: int,
