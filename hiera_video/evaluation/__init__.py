@@ -19,6 +19,7 @@ from hiera_video.evaluation.ava_eval import (
     write_detections_csv,
     write_json,
 )
+from hiera_video.evaluation.ava_testing import evaluate_ava_predictions, predict_ava_detections
 
 __all__ = [
     "AVA_EVALUATED_ACTION_IDS",
@@ -29,9 +30,11 @@ __all__ = [
     "detection_rows",
     "evaluate_ava",
     "evaluate_ava_files",
+    "evaluate_ava_predictions",
     "format_results",
     "iter_box_rows",
     "make_image_key",
+    "predict_ava_detections",
     "read_exclusions",
     "read_label_map",
     "voc_average_precision",
