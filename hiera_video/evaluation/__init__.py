@@ -1,4 +1,8 @@
-"""Evaluation: AVA v2.2 frame-level mAP (the official ActivityNet protocol) and its annotation readers."""
+"""Evaluation: AVA v2.2 frame-level mAP (the official ActivityNet protocol) and its annotation readers.
+
+This package imports numpy only, so ``tools/ava_eval.py`` starts fast; the torch-side testing glue
+(model outputs -> detections CSV -> metrics) is :mod:`hiera_video.evaluation.ava_testing`.
+"""
 from hiera_video.evaluation.ava_annotations import (
     AVA_EVALUATED_ACTION_IDS,
     AnnotationFormatError,
@@ -19,7 +23,6 @@ from hiera_video.evaluation.ava_eval import (
     write_detections_csv,
     write_json,
 )
-from hiera_video.evaluation.ava_testing import evaluate_ava_predictions, predict_ava_detections
 
 __all__ = [
     "AVA_EVALUATED_ACTION_IDS",
@@ -30,11 +33,9 @@ __all__ = [
     "detection_rows",
     "evaluate_ava",
     "evaluate_ava_files",
-    "evaluate_ava_predictions",
     "format_results",
     "iter_box_rows",
     "make_image_key",
-    "predict_ava_detections",
     "read_exclusions",
     "read_label_map",
     "voc_average_precision",
