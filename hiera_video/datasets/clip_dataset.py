@@ -209,6 +209,14 @@ class VideoClipDataset(torch.utils.data.Dataset):
             logger.warning("cannot decode %s: %s", path, reason)
         self.failures[path] = reason
 
+    def _random_index_not_failed(self, draws: int = 100) -> int:
+        """A random video not known to fail (after ``draws`` unlucky draws, any video)."""
+        for _ in range(draws):
+            index = int(torch.randint(len(self), ()))
+            if self.entries[index].path not in self.failures:
+                break
+        return index
+
     def __getitem__(self, index: int) -> dict:
         if self.mode == "test":
             return self._test_item(index)
@@ -223,7 +231,7 @@ class VideoClipDataset(torch.utils.data.Dataset):
                     self._record_failure(entry.path, error.reason)
                     check_failed_fraction(self.failures, len(self), self.max_failed_fraction)
             replaced.append((entry.path, self.failures[entry.path]))
-            index = int(torch.randint(len(self), ()))
+            index = self._random_index_not_failed()
         raise TooManyFailedVideos(
             f"{self.num_retries + 1} videos in a row failed to decode (DATA.NUM_RETRIES={self.num_retries}):\n"
             + "\n".join(f"  {path}: {reason}" for path, reason in replaced)

@@ -384,8 +384,8 @@ class TorchCodecReader(VideoReader):
 class FrameListReader(VideoReader):
     """A video stored as image files (PySlowFast frame lists): frame ``i`` is ``frame_paths[i]``.
 
-    Images are read as RGB (``torchvision.io.decode_image``), whatever tool extracted them; ``fps`` is the
-    rate the frames were extracted at (only used for time-based sampling).
+    Images are read as RGB (Pillow), whatever tool extracted them; ``fps`` is the rate the frames were
+    extracted at (only used for time-based sampling).
     """
 
     def __init__(self, path: str, frame_paths: Sequence[str], fps: float = 30.0):
@@ -397,16 +397,16 @@ class FrameListReader(VideoReader):
         self.codec = "images"
 
     def _read_frames(self, sorted_unique_indices: list[int]) -> torch.Tensor:
-        from torchvision.io import ImageReadMode, decode_image, read_file
+        from PIL import Image
 
         frames = []
         for index in sorted_unique_indices:
             frame_path = self.frame_paths[index]
             try:
-                image = decode_image(read_file(frame_path), mode=ImageReadMode.RGB)  # [C, H, W]
-            except (RuntimeError, OSError) as error:
+                with Image.open(frame_path) as image:
+                    frames.append(torch.from_numpy(np.array(image.convert("RGB"))))  # [H, W, C]
+            except OSError as error:
                 raise VideoDecodeError(self.path, f"frame {frame_path}: {error}") from None
-            frames.append(image.permute(1, 2, 0))  # [C, H, W] -> [H, W, C]
         try:
             return torch.stack(frames)
         except RuntimeError:
