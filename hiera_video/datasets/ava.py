@@ -13,8 +13,8 @@ Two frame sources give the same clip for the same keyframe:
   ``ffmpeg -r 30`` extraction gives.
 
 Boxes: training uses the ground-truth boxes (``AVA.TRAIN_GT_BOX_LISTS``, plus the predicted boxes of
-``AVA.TRAIN_PREDICT_BOX_LISTS`` scoring at least ``AVA.DETECTION_SCORE_THRESH``, as extra boxes without
-labels); testing uses the detector boxes of ``AVA.TEST_PREDICT_BOX_LISTS`` scoring at least the threshold.
+``AVA.TRAIN_PREDICT_BOX_LISTS`` scoring at least ``AVA.DETECTION_SCORE_THRESH``, with their labels if the
+file has any, else as negatives); testing uses the detector boxes of ``AVA.TEST_PREDICT_BOX_LISTS`` scoring at least the threshold.
 Rows with the same keyframe and box are one person with several labels (an 80-dim multi-hot target,
 index = id - 1).
 
@@ -81,9 +81,9 @@ def read_keyframe_boxes(
 ) -> list[AvaKeyframe]:
     """Merge box CSVs into keyframes (file order of first appearance), one box per distinct coordinates.
 
-    Ground-truth rows add their action id to the box's labels; predicted-box rows (column 8 = score) are
-    kept when ``score >= score_threshold`` and add a box without labels. Keyframes outside seconds
-    902..1798 are skipped, as in PySlowFast.
+    Every row adds its action id (when not empty) to its box's labels; predicted-box rows (column 8 =
+    score) are kept when ``score >= score_threshold``, and without action id they add a box without labels
+    (a negative in training). Keyframes outside seconds 902..1798 are skipped, as in PySlowFast.
     """
     merged: OrderedDict[tuple[str, int], OrderedDict[tuple, set]] = OrderedDict()
     for path, groundtruth in zip(paths, is_groundtruth):
@@ -101,7 +101,7 @@ def read_keyframe_boxes(
                 )
             people = merged.setdefault((row.video_id, row.timestamp), OrderedDict())
             labels = people.setdefault((row.x1, row.y1, row.x2, row.y2), set())
-            if groundtruth and row.action_id is not None:
+            if row.action_id is not None:
                 labels.add(row.action_id)
     keyframes = []
     for (video_id, timestamp), people in merged.items():
@@ -290,8 +290,6 @@ class AvaDataset(torch.utils.data.Dataset):
                 raise FileNotFoundError(f"AVA box list {path} not found (AVA.ANNOTATION_DIR + the box list name)")
         keyframes = read_keyframe_boxes(paths, [True] * len(groundtruth) + [False] * len(predicted),
                                         ava.DETECTION_SCORE_THRESH)
-        if self.mode == "train":
-            keyframes = [frame for frame in keyframes if frame.labels.any()]
         available = self.frame_source.video_ids()
         if available is not None:
             missing = sorted({frame.video_id for frame in keyframes} - available)
