@@ -26,7 +26,7 @@ constant-frame-rate H.264 all backends return the same frames (tested).
 
 Watchdog: a decoder can hang (a stalled network mount, a FIFO, a pathological file). Threads cannot be
 killed, so ``open_video(path, timeout=seconds)`` runs the reader in a helper subprocess
-(:class:`DecodeServer`, one per process, also inside DataLoader workers, which may not fork children with
+(:class:`DecodeServer`, one per process and thread, also inside DataLoader workers, which may not fork children with
 ``multiprocessing``) and kills it when a request exceeds the timeout; the video then fails with
 ``VideoDecodeError(path, "timed out ...")`` and the next video starts a fresh helper.
 """
@@ -39,6 +39,7 @@ import select
 import struct
 import subprocess
 import sys
+import threading
 from bisect import bisect_right
 from fractions import Fraction
 from typing import Optional, Sequence
@@ -480,14 +481,13 @@ def _receive(stream):
 class DecodeServer:
     """A helper subprocess that opens videos and decodes frames on request (see the module docstring).
 
-    One per process (:meth:`for_this_process`); restarted after a timeout or crash. Requests:
+    One per thread of each process (:meth:`for_current_thread`); restarted after a timeout or crash. Requests:
     ``("open", path, backend, threads)`` -> metadata dict, ``("frames", indices)`` -> uint8 array,
     ``("close",)``. Errors come back as ``("error", VideoDecodeError)``.
     """
 
     START_TIMEOUT = 300.0
-    _instance: Optional["DecodeServer"] = None
-    _instance_pid: Optional[int] = None
+    _instances: dict = {}  # (process id, thread id) -> DecodeServer
 
     def __init__(self):
         env = dict(os.environ, OMP_NUM_THREADS="1")
@@ -507,12 +507,15 @@ class DecodeServer:
             raise RuntimeError(f"the decode helper process did not start within {self.START_TIMEOUT} s")
 
     @classmethod
-    def for_this_process(cls) -> "DecodeServer":
-        """The running helper of this process (a forked DataLoader worker gets its own)."""
-        if cls._instance is None or cls._instance_pid != os.getpid() or not cls._instance.alive():
-            cls._instance, cls._instance_pid = cls(), os.getpid()
-            atexit.register(cls._instance.stop)
-        return cls._instance
+    def for_current_thread(cls) -> "DecodeServer":
+        """The running helper of this thread of this process (a DataLoader worker or a probing thread
+        gets its own; a forked child never reuses its parent's)."""
+        key = (os.getpid(), threading.get_ident())
+        server = cls._instances.get(key)
+        if server is None or not server.alive():
+            server = cls._instances[key] = cls()
+            atexit.register(server.stop)
+        return server
 
     def alive(self) -> bool:
         """Whether the helper process is still running."""
@@ -551,7 +554,7 @@ class WatchdogReader(VideoReader):
 
     def __init__(self, path: str, backend: str, timeout: float, threads: int = 0):
         self.path, self.timeout = path, float(timeout)
-        self._server = DecodeServer.for_this_process()
+        self._server = DecodeServer.for_current_thread()
         meta = self._server.request(("open", path, backend, threads), self.timeout, path)
         for key, value in meta.items():
             setattr(self, key, value)
