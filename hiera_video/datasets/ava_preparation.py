@@ -73,7 +73,8 @@ def trim_video(
             if count == 0:
                 stream.width, stream.height = frame.width - frame.width % 2, frame.height - frame.height % 2
             image = frame.reformat(width=stream.width, height=stream.height, format="yuv420p")
-            image.pts = None
+            # Output timestamps count frames of the 30 fps grid.
+            image.pts, image.time_base = count, Fraction(1, AVA_FPS)
             for packet in stream.encode(image):
                 output.mux(packet)
             count += 1
