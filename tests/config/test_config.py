@@ -1,0 +1,90 @@
+"""Configuration: defaults, _BASE_ inheritance, command-line overrides, and errors naming the key."""
+import textwrap
+
+import pytest
+
+from hiera_video.config import ConfigError, get_cfg, load_config, parse_args
+
+
+def write(path, text):
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+def test_defaults_keep_pyslowfast_names_and_enable_both_jobs():
+    cfg = get_cfg()
+    assert cfg.TRAIN.ENABLE and cfg.TEST.ENABLE
+    for key in ("NUM_GPUS", "OUTPUT_DIR", "RNG_SEED", "LOG_PERIOD"):
+        assert key in cfg
+    assert cfg.TEST.NUM_ENSEMBLE_VIEWS == 5 and cfg.TEST.NUM_SPATIAL_CROPS == 3
+
+
+def test_base_files_are_inherited_relative_to_the_child_and_overridden(tmp_path):
+    (tmp_path / "base").mkdir()
+    write(tmp_path / "base" / "root.yaml", """
+        SOLVER:
+          BASE_LR: 0.1
+          MAX_EPOCH: 7
+        DATA:
+          MEAN: [0, 0, 1]
+    """)
+    child = write(tmp_path / "child.yaml", """
+        _BASE_: base/root.yaml
+        SOLVER:
+          BASE_LR: 0.5
+    """)
+    cfg = load_config(child, ["SOLVER.MAX_EPOCH", "3"])
+    assert cfg.SOLVER.BASE_LR == 0.5 and cfg.SOLVER.MAX_EPOCH == 3
+    assert cfg.DATA.MEAN == [0.0, 0.0, 1.0] and all(isinstance(v, float) for v in cfg.DATA.MEAN)
+
+
+def test_unknown_key_in_a_file_names_file_line_and_closest_key(tmp_path):
+    path = write(tmp_path / "typo.yaml", """
+        TRAIN:
+          ENABLE: True
+          BATCH_SZE: 8
+    """)
+    with pytest.raises(ConfigError, match=r"typo.yaml, line 4: unknown config key 'TRAIN.BATCH_SZE'.*'TRAIN.BATCH_SIZE'"):
+        load_config(path)
+
+
+def test_unknown_key_on_the_command_line_suggests_the_closest():
+    with pytest.raises(ConfigError, match="command line: unknown config key 'SOLVER.BASE_LRR'.*'SOLVER.BASE_LR'"):
+        load_config(None, ["SOLVER.BASE_LRR", "0.1"])
+
+
+@pytest.mark.parametrize("key, value", [("TRAIN.BATCH_SIZE", "2.5"), ("TRAIN.ENABLE", "1"), ("DATA.MEAN", "0.5"),
+                                        ("DATA.TRAIN_JITTER_SCALES", "[256, 'a']")])
+def test_wrong_types_are_errors_naming_the_key(key, value):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(None, [key, value])
+
+
+def test_command_line_values_are_literals_but_strings_stay_strings():
+    cfg = load_config(None, ["OUTPUT_DIR", "123", "HIERA.STAGES", "[1, 1, 1, 1]", "SOLVER.BASE_LR", "1",
+                             "TEST.ENABLE", "False"])
+    assert cfg.OUTPUT_DIR == "123" and cfg.HIERA.STAGES == [1, 1, 1, 1]
+    assert cfg.SOLVER.BASE_LR == 1.0 and cfg.TEST.ENABLE is False
+
+
+def test_invalid_choices_and_odd_override_lists_are_explained():
+    with pytest.raises(ConfigError, match="TASK must be one of"):
+        load_config(None, ["TASK", "detection"])
+    with pytest.raises(ConfigError, match="fp16 needs a GPU"):
+        load_config(None, ["TRAIN.MIXED_PRECISION", "fp16"])
+    with pytest.raises(ConfigError, match="KEY VALUE pairs"):
+        load_config(None, ["TRAIN.ENABLE"])
+
+
+def test_missing_base_file_is_named(tmp_path):
+    path = write(tmp_path / "child.yaml", "_BASE_: nowhere.yaml\n")
+    with pytest.raises(ConfigError, match=r"nowhere.yaml \(named in _BASE_ of .*child.yaml\)"):
+        load_config(path)
+
+
+def test_overrides_are_accepted_trailing_and_after_opts():
+    trailing = parse_args(["--cfg", "a.yaml", "NUM_GPUS", "1"])
+    newer = parse_args(["--cfg", "a.yaml", "--opts", "NUM_GPUS", "1", "RNG_SEED", "3"])
+    assert trailing.cfg_file == newer.cfg_file == "a.yaml"
+    assert trailing.opts == ["NUM_GPUS", "1"] and newer.opts == ["NUM_GPUS", "1", "RNG_SEED", "3"]
+    assert parse_args(["--demo"]).demo
