@@ -1,0 +1,130 @@
+"""Data-pipeline speed: training clips per second and 5 x 3 test videos per second, as ratios.
+
+    python benchmarks/data_speed.py [--num-videos 6] [--seconds 10] [--width 340] [--height 256]
+
+Encodes Kinetics-like videos (H.264, 30 fps, 340x256, moving noisy content) into a temporary folder,
+then times, in this one process, one after the other:
+
+- training sampling (Hiera 16 x 4 clip, random resized crop 224, flip, normalize) with PyAV and decord,
+  with and without the decode watchdog subprocess;
+- 5 x 3 multi-view testing (short side 224, three 224 crops of five clips): decode once per video (ours)
+  against decode once per view (PySlowFast / VideoMAE: 15 decodes per video), with PyAV and decord.
+
+Prints a Markdown table: rates and ratios against the first row of each group. Wall-clock numbers depend
+on the machine and its load; the ratios are what carries over.
+"""
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from hiera_video.config.defaults import get_cfg  # noqa: E402
+from hiera_video.datasets.clip_dataset import VideoClipDataset  # noqa: E402
+from hiera_video.datasets.decoding import available_backends, open_video  # noqa: E402
+from hiera_video.datasets.list_files import VideoEntry  # noqa: E402
+from hiera_video.datasets.sampling import uniform_clip_indices  # noqa: E402
+from hiera_video.datasets.synthetic import write_video  # noqa: E402
+from hiera_video.datasets.transforms import spatial_views  # noqa: E402
+
+
+def kinetics_like_frames(num_frames: int, height: int, width: int, seed: int) -> torch.Tensor:
+    """uint8 [T, H, W, 3]: a drifting colour pattern plus noise, so H.264 has real work to do."""
+    generator = torch.Generator().manual_seed(seed)
+    ys = torch.linspace(0, 6.28, height).view(1, height, 1)
+    xs = torch.linspace(0, 6.28, width).view(1, 1, width)
+    t = torch.arange(num_frames, dtype=torch.float32).view(num_frames, 1, 1) / 15
+    channels = [torch.sin(xs * (c + 1) + t * (c + 1)) * torch.cos(ys * (2 - c) - t) for c in range(3)]
+    frames = torch.stack(channels, dim=-1) * 100 + 128  # [T, H, W, 3]
+    frames += torch.randn(frames.shape, generator=generator) * 12
+    return frames.clamp(0, 255).to(torch.uint8)
+
+
+def benchmark_cfg(backend: str, timeout: float) -> object:
+    """Hiera video recipe: 16 x 4 clips at 30 fps, 224 crops, 5 x 3 test views."""
+    cfg = get_cfg()
+    cfg.DATA.DECODING_BACKEND, cfg.DATA.DECODE_TIMEOUT = backend, timeout
+    cfg.TEST.NUM_ENSEMBLE_VIEWS, cfg.TEST.NUM_SPATIAL_CROPS = 5, 3
+    return cfg
+
+
+def decode_per_view(cfg, path: str) -> torch.Tensor:
+    """PySlowFast-style testing: every one of the 15 views opens the video and decodes its clip."""
+    data, test = cfg.DATA, cfg.TEST
+    views = []
+    for view in range(test.NUM_ENSEMBLE_VIEWS * test.NUM_SPATIAL_CROPS):
+        with open_video(path, data.DECODING_BACKEND) as video:
+            clips = uniform_clip_indices(video.num_frames, video.fps, data.NUM_FRAMES, data.SAMPLING_RATE,
+                                         data.TARGET_FPS, test.NUM_ENSEMBLE_VIEWS, data.USE_OFFSET_SAMPLING)
+            frames = video.get_frames(clips[view // test.NUM_SPATIAL_CROPS].tolist())
+        crops = spatial_views(frames, data.TEST_CROP_SIZE, test.NUM_SPATIAL_CROPS, data.TRAIN_JITTER_SCALES[0],
+                              data.MEAN, data.STD)
+        views.append(crops[view % test.NUM_SPATIAL_CROPS])
+    return torch.stack(views)
+
+
+def rate(function, items: int, repeats: int) -> float:
+    """Items per second of ``function()`` (which handles ``items`` items), best of ``repeats`` runs."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - start)
+    return items / best
+
+
+def main() -> None:
+    """Encode the videos, time every configuration, print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--num-videos", type=int, default=6)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--width", type=int, default=340)
+    parser.add_argument("--height", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    backends = [b for b in ("pyav", "decord") if b in available_backends()]
+    with tempfile.TemporaryDirectory() as folder:
+        paths = []
+        for i in range(args.num_videos):
+            frames = kinetics_like_frames(int(args.seconds * 30), args.height, args.width, seed=i)
+            paths.append(write_video(Path(folder) / f"video{i}.mp4", frames))
+        entries = [VideoEntry(path, 0) for path in paths]
+        n = len(entries)
+        rows = []
+
+        def add(group, name, value, unit):
+            reference = next((r[2] for r in rows if r[0] == group), value)
+            rows.append((group, name, value, unit, value / reference))
+
+        for backend, timeout in [(b, 0.0) for b in backends] + [("pyav", 60.0)]:
+            dataset = VideoClipDataset(benchmark_cfg(backend, timeout), entries, ["x"], "train")
+            dataset[0]  # start the watchdog process outside the timing
+            label = f"{backend}" + (" + watchdog" if timeout else "")
+            add("training clip (16x4, RRC 224)", label,
+                rate(lambda: [dataset[i] for i in range(n)], n, args.repeats), "clips/s")
+        for backend in backends:
+            cfg = benchmark_cfg(backend, 0.0)
+            once = VideoClipDataset(cfg, entries, ["x"], "test")
+            per_clip = VideoClipDataset(cfg, entries, ["x"], "test", decode_once=False)
+            group = "5x3 test views"
+            add(group, f"{backend}, decode per view (PySlowFast)",
+                rate(lambda: [decode_per_view(cfg, p) for p in paths], n, args.repeats), "videos/s")
+            add(group, f"{backend}, decode per temporal clip",
+                rate(lambda: [per_clip[i] for i in range(n)], n, args.repeats), "videos/s")
+            add(group, f"{backend}, decode once (ours)",
+                rate(lambda: [once[i] for i in range(n)], n, args.repeats), "videos/s")
+    print(f"{n} videos, {args.seconds:g} s, {args.width}x{args.height}, H.264 30 fps; "
+          f"torch threads 1; best of {args.repeats}\n")
+    print("| measurement | configuration | rate | ratio |")
+    print("|---|---|---|---|")
+    for group, name, value, unit, ratio in rows:
+        print(f"| {group} | {name} | {value:.2f} {unit} | {ratio:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
