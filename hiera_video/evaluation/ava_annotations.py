@@ -72,6 +72,18 @@ def _parse_float(text: str, path: str, line: int, what: str) -> float:
         raise AnnotationFormatError(f"{path}:{line}: {what} must be a number, got {text!r}") from None
 
 
+def _parse_fields_slowly(fields: list[str], path: str, line: int) -> tuple:
+    """Parse a row field by field, raising :class:`AnnotationFormatError` for the first bad one."""
+    timestamp = _parse_int(fields[1], path, line, "the timestamp (column 2, whole seconds)")
+    x1, y1, x2, y2 = (_parse_float(fields[i], path, line, f"box coordinate (column {i + 1})") for i in range(2, 6))
+    action_text = fields[6].strip()
+    action_id = None if action_text == "" else _parse_int(action_text, path, line, "action_id (column 7)")
+    last = None
+    if len(fields) == 8 and fields[7].strip() != "":
+        last = _parse_float(fields[7], path, line, "column 8 (person id or score)")
+    return timestamp, x1, y1, x2, y2, action_id, last
+
+
 def iter_box_rows(path: str) -> Iterator[BoxRow]:
     """Yield the rows of an AVA box CSV (ground truth, predicted boxes or detections), in file order.
 
@@ -90,15 +102,13 @@ def iter_box_rows(path: str) -> Iterator[BoxRow]:
                     f"(video_id,timestamp,x1,y1,x2,y2,action_id[,person_id or score]), got {len(fields)}: "
                     f"{','.join(fields)!r}"
                 )
-            timestamp = _parse_int(fields[1], path, line, "the timestamp (column 2, whole seconds)")
-            x1, y1, x2, y2 = (
-                _parse_float(fields[i], path, line, f"box coordinate (column {i + 1})") for i in range(2, 6)
-            )
-            action_text = fields[6].strip()
-            action_id = None if action_text == "" else _parse_int(action_text, path, line, "action_id (column 7)")
-            last = None
-            if len(fields) == 8 and fields[7].strip() != "":
-                last = _parse_float(fields[7], path, line, "column 8 (person id or score)")
+            try:  # fast path; the slow one below names the bad field
+                timestamp = int(fields[1])
+                x1, y1, x2, y2 = float(fields[2]), float(fields[3]), float(fields[4]), float(fields[5])
+                action_id = int(fields[6]) if fields[6] else None
+                last = float(fields[7]) if len(fields) == 8 and fields[7] else None
+            except ValueError:
+                timestamp, x1, y1, x2, y2, action_id, last = _parse_fields_slowly(fields, path, line)
             yield BoxRow(line, fields[0], timestamp, x1, y1, x2, y2, action_id, last)
 
 

@@ -138,7 +138,7 @@ def collect_keyframe_boxes(
             )
         if row.action_id not in class_ids:
             continue
-        if not all(0.0 <= value <= 1.0 for value in (row.x1, row.y1, row.x2, row.y2)):
+        if not (0.0 <= row.x1 <= 1.0 and 0.0 <= row.y1 <= 1.0 and 0.0 <= row.x2 <= 1.0 and 0.0 <= row.y2 <= 1.0):
             problems.add("rows with coordinates outside [0, 1] (AVA boxes are normalized)", row.line)
         score = 1.0 if row.last_column is None else row.last_column
         entry = (score, row.action_id, row.y1, row.x1, row.y2, row.x2)
