@@ -16,7 +16,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout without installing
 
 from hiera_video.datasets.clip_dataset import resolve_video_path  # noqa: E402
-from hiera_video.datasets.list_files import KINETICS_NAME_FORMAT, kinetics_entries, read_kinetics_annotations  # noqa: E402
+from hiera_video.datasets.list_files import (  # noqa: E402
+    KINETICS_NAME_FORMAT,
+    kinetics_entries,
+    read_kinetics_annotations,
+)
 
 
 def main() -> None:

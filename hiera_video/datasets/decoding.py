@@ -41,7 +41,6 @@ import subprocess
 import sys
 import threading
 from bisect import bisect_right
-from fractions import Fraction
 from typing import Optional, Sequence
 
 import numpy as np
@@ -151,8 +150,6 @@ class PyAVReader(VideoReader):
     """PyAV (FFmpeg) reader; see the module docstring for how it handles messy files."""
 
     def __init__(self, path: str, threads: int = 0):
-        import av
-
         self.path = str(path)
         _check_file(self.path)
         self._threads = threads

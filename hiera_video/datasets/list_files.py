@@ -186,7 +186,9 @@ def read_ssv2_labels(labels_path: str) -> list[str]:
     names = [""] * len(mapping)
     for template, index in mapping.items():
         if not str(index).isdigit() or not 0 <= int(index) < len(mapping):
-            raise ListFileError(labels_path, None, f"template {template!r} has index {index!r}, not 0..{len(mapping) - 1}")
+            raise ListFileError(
+                labels_path, None, f"template {template!r} has index {index!r}, not 0..{len(mapping) - 1}"
+            )
         names[int(index)] = template
     return names
 
@@ -206,10 +208,14 @@ def read_ssv2_annotations(annotations_path: str, class_names: list[str]) -> list
             raise ListFileError(annotations_path, None, f"{where} lacks 'id' or 'template'")
         template = item["template"].replace("[", "").replace("]", "")
         if template not in index_of:
-            raise ListFileError(annotations_path, None, f"{where} (id {item['id']}): template {template!r} not in the labels file")
+            raise ListFileError(
+                annotations_path, None, f"{where} (id {item['id']}): template {template!r} not in the labels file"
+            )
         video_id = str(item["id"])
         if video_id in seen:
-            raise ListFileError(annotations_path, None, f"{where}: duplicate id {video_id} (first at entry {seen[video_id]})")
+            raise ListFileError(
+                annotations_path, None, f"{where}: duplicate id {video_id} (first at entry {seen[video_id]})"
+            )
         seen[video_id] = position
         pairs.append((video_id, index_of[template]))
     return pairs

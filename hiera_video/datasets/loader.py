@@ -1,7 +1,7 @@
 """Build datasets and data loaders from the config.
 
 ``build_dataset(cfg, split)`` picks the reader from ``TRAIN.DATASET`` (train split) or ``TEST.DATASET``
-(val / test) in :data:`DATASETS` ("kinetics", "ssv2"; other readers add themselves with
+(val / test) in :data:`DATASETS` ("kinetics", "ssv2", "ava"; other readers add themselves with
 :func:`register_dataset`). ``build_loader(cfg, split)`` wraps it in a DataLoader:
 
 - distributed (``torch.distributed`` initialized): a ``DistributedSampler`` (shuffled for training; the
@@ -25,7 +25,16 @@ from hiera_video.datasets.clip_dataset import collate_test_batch, collate_train_
 from hiera_video.datasets.kinetics import KineticsDataset
 from hiera_video.datasets.ssv2 import SSv2Dataset
 
-DATASETS: dict[str, Callable] = {"kinetics": KineticsDataset, "ssv2": SSv2Dataset}
+
+
+def _ava_dataset(cfg, split: str, mode: Optional[str] = None):
+    """AVA keyframes (:class:`hiera_video.datasets.ava.AvaDataset`), imported on first use."""
+    from hiera_video.datasets.ava import AvaDataset
+
+    return AvaDataset(cfg, split, mode=mode)
+
+
+DATASETS: dict[str, Callable] = {"kinetics": KineticsDataset, "ssv2": SSv2Dataset, "ava": _ava_dataset}
 
 
 def register_dataset(name: str, builder: Callable) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Optional
 
 from tqdm import tqdm
 

@@ -43,7 +43,9 @@ def resize_short_side(clip: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def spatial_crop(clip: torch.Tensor, size: int, crop_index: int) -> torch.Tensor:
-    """Square crop of ``[T, C, H, W]``: 0, 1, 2 = start, centre, end of the longer side (PySlowFast ``uniform_crop``)."""
+    """Square crop of ``[T, C, H, W]``: 0, 1, 2 = start, centre, end of the longer side.
+
+    PySlowFast's ``uniform_crop`` offsets: ``ceil((side - size) / 2)`` for the centre."""
     height, width = clip.shape[-2:]
     if min(height, width) < size:
         raise ValueError(f"cannot crop {size}x{size} from {height}x{width}; resize the short side first")
@@ -142,7 +144,7 @@ class VideoRandAugment(v2.RandAugment):
             magnitudes = magnitudes_fn(self.num_magnitude_bins, height, width)
             magnitude = 0.0
             if magnitudes is not None:
-                level = random.gauss(self.mean_magnitude, self.magnitude_std) if self.magnitude_std else self.mean_magnitude
+                level = random.gauss(self.mean_magnitude, self.magnitude_std)
                 bin_index = min(max(round(level * self._BINS_PER_UNIT), 0), self.num_magnitude_bins - 1)
                 magnitude = float(magnitudes[bin_index])
                 if signed and random.random() < 0.5:

@@ -108,7 +108,8 @@ def test_class_names_from_classids_json_or_labels_txt_or_numbers(tmp_path):
 
 
 def test_ssv2_labels_and_annotations(tmp_path):
-    labels = write(tmp_path / "labels.json", json.dumps({"Holding something": "1", "Pushing something from left to right": "0"}))
+    templates = {"Holding something": "1", "Pushing something from left to right": "0"}
+    labels = write(tmp_path / "labels.json", json.dumps(templates))
     names = read_ssv2_labels(labels)
     assert names == ["Pushing something from left to right", "Holding something"]
     annotations = write(tmp_path / "train.json", json.dumps([
