@@ -4,6 +4,7 @@ Every good video is made of :func:`numbered_frames`, so a test reads back which 
 sampler or transform returned with :func:`read_frame_number`.
 """
 import os
+import struct
 import threading
 from fractions import Fraction
 
@@ -71,6 +72,18 @@ def write_zero_frame_video(path):
         container.start_encoding()
 
 
+def write_with_wrong_duration(source, target):
+    """Copy an MP4 with the movie, track and media durations (version-0 boxes) overwritten by 1 tick."""
+    with open(source, "rb") as handle:
+        data = bytearray(handle.read())
+    for box, duration_offset in ((b"mvhd", 20), (b"mdhd", 20), (b"tkhd", 24)):
+        start = data.index(box)
+        assert data[start + 4] == 0, "version-1 boxes have 64-bit durations"
+        data[start + duration_offset : start + duration_offset + 4] = struct.pack(">I", 1)
+    with open(target, "wb") as handle:
+        handle.write(data)
+
+
 def truncate(source, target, fraction=0.5):
     """Copy the first ``fraction`` of ``source``'s bytes to ``target``."""
     with open(source, "rb") as handle:
@@ -86,7 +99,7 @@ def videos(tmp_path_factory):
     frames = numbered_frames(NUM_FRAMES, HEIGHT, WIDTH)
     paths = {name: str(root / name) for name in (
         "h264.mp4", "vp9.webm", "av1.mkv", "yuv444_odd.mp4", "10bit.mp4", "vfr.mp4", "rotated.mp4",
-        "raw.h264", "small_gop.mp4", "short.mp4", "audio_only.m4a", "zero_frames.mkv", "truncated.mp4",
+        "raw.h264", "wrong_duration.mp4", "small_gop.mp4", "short.mp4", "audio_only.m4a", "zero_frames.mkv", "truncated.mp4",
         "truncated.webm", "corrupt.mp4", "empty.mp4", "stalled_fifo.mp4",
     )}
     write_video(paths["h264.mp4"], frames)
@@ -97,6 +110,7 @@ def videos(tmp_path_factory):
     write_variable_rate_video(paths["vfr.mp4"], frames[:60], [33] * 30 + [100] * 30)
     write_rotated_video(paths["rotated.mp4"], frames[:10], 90)
     write_video(paths["raw.h264"], frames[:30], container_format="h264")
+    write_with_wrong_duration(paths["h264.mp4"], paths["wrong_duration.mp4"])
     write_video(paths["small_gop.mp4"], frames, options={"g": "10"})
     write_video(paths["short.mp4"], frames[:10])
     write_audio_only(paths["audio_only.m4a"])

@@ -1,6 +1,7 @@
 """Decoding: the same frames from every backend, messy files handled, broken files named, hangs bounded."""
 import time
 
+import av
 import pytest
 import torch
 
@@ -71,6 +72,14 @@ def test_colours_survive_decoding(videos):
         decoded = video.get_frames([10])
     # Lossy H.264 at default quality: small average error, RGB order kept (a BGR mix-up is off by ~100).
     assert (decoded.float() - source[10:11].float()).abs().mean() < 6
+
+
+def test_wrong_container_duration_is_ignored(videos):
+    with av.open(videos["wrong_duration.mp4"]) as container:
+        assert container.duration < 1000  # microseconds: the metadata claims a blink
+    with open_video(videos["wrong_duration.mp4"]) as video:
+        assert (video.num_frames, video.duration) == (NUM_FRAMES, pytest.approx(3.0))
+        assert frame_numbers(video.get_frames([89])) == [89]
 
 
 def test_variable_frame_rate_is_detected_and_mapped_by_time(videos):
