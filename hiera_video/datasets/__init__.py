@@ -7,7 +7,9 @@ Modules (each testable alone with a tiny generated video):
 - :mod:`transforms` maps clips to clips (scale / crop / flip / normalize, RandAugment, random erasing).
 - :mod:`mixup` mixes a batch (mixup / cutmix with label smoothing) into soft targets.
 - :mod:`list_files` parses list / annotation files with ``file:line`` errors.
+- :mod:`clip_dataset` is the dataset both build on (item contract, bad-video handling, collate functions).
 - :mod:`kinetics`, :mod:`ssv2` are the datasets; :mod:`loader` builds datasets and data loaders.
+- :mod:`probe` checks every video of a dataset (``tools/check_dataset.py``).
 - :mod:`synthetic` writes small videos for tests and demos.
 """
 
