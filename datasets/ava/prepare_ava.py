@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 
 from hiera_video.datasets.ava import AVA_KEYFRAME_SECONDS, VIDEO_EXTENSIONS, write_frame_list
 from hiera_video.datasets.ava_preparation import extract_frames, trim_video
@@ -32,6 +33,8 @@ def _trim_one(job: tuple[str, str]) -> str:
         os.replace(destination + ".part.mp4", destination)
         return f"ok {destination}"
     except Exception as error:  # one bad movie must not stop the others; reported at the end
+        if os.path.exists(destination + ".part.mp4"):
+            os.remove(destination + ".part.mp4")
         return f"FAILED {source}: {error}"
 
 
@@ -45,8 +48,8 @@ def _extract_one(job: tuple[str, str, str]) -> str:
 
 def _run(jobs, function, workers: int) -> int:
     failures = 0
-    with ProcessPoolExecutor(workers) as pool:
-        for message in pool.map(function, jobs):
+    with ProcessPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
+        for message in pool.map(function, jobs) if pool else map(function, jobs):
             print(message, flush=True)
             failures += message.startswith("FAILED")
     print(f"{len(jobs) - failures} done, {failures} failed")
