@@ -21,7 +21,8 @@ index = id - 1).
 Items: ``{"clip": float [C, T, H, W], "boxes": float [N, 4] (x1, y1, x2, y2) in clip pixels,
 "original_boxes": float [N, 4] normalized as in the CSV, "labels": float [N, 80], "video_id", "timestamp",
 "index"}``. A keyframe whose frames cannot be decoded is replaced by another in training (listed in
-``"replaced"``); in testing its item carries ``"error"`` and no clip, :func:`collate_ava_batch` lists it in
+``"replaced"``; past ``TRAIN.MAX_FAILED_FRACTION`` of the videos failing, :class:`TooManyFailedVideos`
+stops the run); in testing its item carries ``"error"`` and no clip, :func:`collate_ava_batch` lists it in
 ``batch["failed"]`` and the evaluator counts its ground truth as missed.
 """
 from __future__ import annotations
@@ -37,6 +38,7 @@ import numpy as np
 import torch
 from iopath.common.file_io import g_pathmgr
 
+from hiera_video.datasets.clip_dataset import TooManyFailedVideos, check_failed_fraction
 from hiera_video.datasets.decoding import FrameListReader, VideoDecodeError, VideoReader, open_video
 from hiera_video.datasets.list_files import read_frame_list
 from hiera_video.datasets.transforms import normalize, resize_short_side, to_tchw
@@ -263,6 +265,7 @@ class AvaDataset(torch.utils.data.Dataset):
         self.frame_source = frame_source or self._default_frame_source()
         self.missing_videos: list[str] = []
         self.keyframes = self._load_keyframes()
+        self.video_ids = sorted({frame.video_id for frame in self.keyframes})
         self.failures: dict[str, str] = {}
 
     def _default_frame_source(self) -> FrameSource:
@@ -371,14 +374,16 @@ class AvaDataset(torch.utils.data.Dataset):
         replaced = []
         for _attempt in range(self.cfg.DATA.NUM_RETRIES + 1):
             frame = self.keyframes[index]
-            try:
-                return {**self._item(index), "replaced": replaced}
-            except VideoDecodeError as error:
-                self._record_failure(frame.video_id, error.reason)
-                replaced.append((f"{frame.video_id},{frame.timestamp:04d}", error.reason))
-                index = random.randrange(len(self))
-        raise VideoDecodeError(
-            "AVA", f"{len(replaced)} keyframes in a row failed to decode:\n"
+            if frame.video_id not in self.failures:
+                try:
+                    return {**self._item(index), "replaced": replaced}
+                except VideoDecodeError as error:
+                    self._record_failure(frame.video_id, error.reason)
+                    check_failed_fraction(self.failures, len(self.video_ids), self.cfg.TRAIN.MAX_FAILED_FRACTION)
+            replaced.append((f"{frame.video_id},{frame.timestamp:04d}", self.failures[frame.video_id]))
+            index = random.randrange(len(self))
+        raise TooManyFailedVideos(
+            f"{len(replaced)} AVA keyframes in a row failed to decode (DATA.NUM_RETRIES={self.cfg.DATA.NUM_RETRIES}):\n"
             + "\n".join(f"  {key}: {reason}" for key, reason in replaced)
         )
 

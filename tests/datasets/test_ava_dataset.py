@@ -167,3 +167,21 @@ def test_failed_video_is_reported_not_dropped(ava_root, tmp_path):
     assert batch["video_ids"] == ["vidA", "vidA"] and batch["timestamps"] == [902, 904]
     assert [(f["video_id"], f["timestamp"]) for f in batch["failed"]] == [("vidB", 905)]
     assert "vidB" in dataset.failures
+
+
+def test_training_replaces_keyframes_of_broken_videos_up_to_the_allowed_fraction(ava_root, tmp_path):
+    from hiera_video.datasets.clip_dataset import TooManyFailedVideos
+
+    (tmp_path / "vidA.mp4").write_bytes((ava_root / "videos" / "vidA.mp4").read_bytes())
+    cfg = ava_cfg(ava_root)
+    cfg.TRAIN.MAX_FAILED_FRACTION = 0.6  # one of two videos may fail
+    dataset = AvaDataset(cfg, "train", frame_source=TrimmedVideos(str(tmp_path)))
+    vid_b = next(i for i, frame in enumerate(dataset.keyframes) if frame.video_id == "vidB")
+    random.seed(0)
+    item = dataset[vid_b]
+    assert item["video_id"] == "vidA"
+    assert item["replaced"][0][0] == "vidB,0905" and "no file" in item["replaced"][0][1]
+    cfg.TRAIN.MAX_FAILED_FRACTION = 0.1
+    strict = AvaDataset(cfg, "train", frame_source=TrimmedVideos(str(tmp_path)))
+    with pytest.raises(TooManyFailedVideos, match="MAX_FAILED_FRACTION"):
+        strict[vid_b]
