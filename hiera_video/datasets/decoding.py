@@ -203,13 +203,15 @@ class PyAVReader(VideoReader):
             self.frame_times = np.arange(self.num_frames) / self.fps
 
     def _index_packets(self) -> None:
-        """Read every packet header (no decoding): presentation timestamps and keyframes."""
+        """Read every packet header (no decoding): presentation timestamps and keyframes.
+
+        Packets an edit list marks as discarded (MP4 cut without re-encoding) are never shown: skipped."""
         import av
 
         pts, keyframe_pts, self.truncated = [], [], False
         try:
             for packet in self._container.demux(self._stream):
-                if packet.size == 0:
+                if packet.size == 0 or packet.is_discard:
                     continue
                 pts.append(packet.pts)
                 if packet.is_keyframe:
@@ -250,8 +252,10 @@ class PyAVReader(VideoReader):
             if self._has_timestamps:
                 for group in self._seek_groups(sorted_unique_indices):
                     self._decode_group(group, wanted, frames)
-            else:
-                self._decode_from_start(set(sorted_unique_indices), frames)
+            missing = set(sorted_unique_indices) - set(frames)
+            if missing:
+                # No timestamps, or decoded frames whose timestamps differ from their packets': count frames.
+                self._decode_from_start(missing, frames)
         except av.FFmpegError as error:
             raise VideoDecodeError(self.path, f"decoding failed ({error})") from None
         missing = [i for i in sorted_unique_indices if i not in frames]

@@ -84,6 +84,21 @@ def write_with_wrong_duration(source, target):
         handle.write(data)
 
 
+def write_edit_list_cut(source, target, cut_frames):
+    """Remux ``source`` (keyframes every 10 frames, no B-frames) with its first ``cut_frames`` frames before
+    time 0, as ``ffmpeg -ss ... -c copy`` does: the MP4 edit list marks them discarded."""
+    with av.open(str(source)) as reader, av.open(str(target), "w") as writer:
+        stream = reader.streams.video[0]
+        output = writer.add_stream_from_template(stream)
+        shift = None
+        for packet in reader.demux(stream):
+            if packet.size == 0:
+                continue
+            shift = shift if shift is not None else cut_frames * packet.duration
+            packet.pts, packet.dts, packet.stream = packet.pts - shift, packet.dts - shift, output
+            writer.mux(packet)
+
+
 def truncate(source, target, fraction=0.5):
     """Copy the first ``fraction`` of ``source``'s bytes to ``target``."""
     with open(source, "rb") as handle:
@@ -99,7 +114,7 @@ def videos(tmp_path_factory):
     frames = numbered_frames(NUM_FRAMES, HEIGHT, WIDTH)
     paths = {name: str(root / name) for name in (
         "h264.mp4", "vp9.webm", "av1.mkv", "yuv444_odd.mp4", "10bit.mp4", "vfr.mp4", "rotated.mp4",
-        "raw.h264", "wrong_duration.mp4", "small_gop.mp4", "short.mp4", "audio_only.m4a", "zero_frames.mkv", "truncated.mp4",
+        "raw.h264", "wrong_duration.mp4", "small_gop.mp4", "no_bframes.mp4", "edit_list.mp4", "short.mp4", "audio_only.m4a", "zero_frames.mkv", "truncated.mp4",
         "truncated.webm", "corrupt.mp4", "empty.mp4", "stalled_fifo.mp4",
     )}
     write_video(paths["h264.mp4"], frames)
@@ -112,6 +127,8 @@ def videos(tmp_path_factory):
     write_video(paths["raw.h264"], frames[:30], container_format="h264")
     write_with_wrong_duration(paths["h264.mp4"], paths["wrong_duration.mp4"])
     write_video(paths["small_gop.mp4"], frames, options={"g": "10"})
+    write_video(paths["no_bframes.mp4"], frames[:60], options={"g": "10", "bf": "0"})
+    write_edit_list_cut(paths["no_bframes.mp4"], paths["edit_list.mp4"], cut_frames=5)
     write_video(paths["short.mp4"], frames[:10])
     write_audio_only(paths["audio_only.m4a"])
     write_zero_frame_video(paths["zero_frames.mkv"])

@@ -82,6 +82,12 @@ def test_wrong_container_duration_is_ignored(videos):
         assert frame_numbers(video.get_frames([89])) == [89]
 
 
+def test_frames_an_edit_list_discards_are_not_counted(videos):
+    with open_video(videos["edit_list.mp4"]) as video:
+        assert video.num_frames == 55 and video.duration == pytest.approx(55 / 30)
+        assert frame_numbers(video.get_frames([0, 1, 54])) == [5, 6, 59]
+
+
 def test_variable_frame_rate_is_detected_and_mapped_by_time(videos):
     with open_video(videos["vfr.mp4"]) as video:
         assert video.num_frames == 60 and not video.is_constant_frame_rate
