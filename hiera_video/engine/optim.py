@@ -20,6 +20,8 @@ _NO_DECAY_NAMES = ("pos_embed", "mask_token", "cls_token")
 
 def layer_id(param_name: str, num_blocks: int) -> int:
     """Layer index of a parameter for layer-wise lr decay (0 = input side, num_blocks + 1 = head side)."""
+    # Detection models (HieraAVADetector) hold the Hiera backbone under "backbone.".
+    param_name = param_name.removeprefix("backbone.")
     if param_name.startswith("patch_embed") or param_name.startswith("pos_embed"):
         return 0
     match = _BLOCK_PARAM.match(param_name)

@@ -81,6 +81,15 @@ class HieraAVADetector(nn.Module):
         self.head = head
 
     @property
+    def blocks(self) -> nn.ModuleList:
+        """The backbone's blocks (layer-wise lr decay counts them; parameter names carry ``backbone.``)."""
+        return self.backbone.blocks
+
+    def set_activation_checkpointing(self, enabled: bool = True) -> None:
+        """Recompute the backbone's blocks in the backward pass to save memory."""
+        self.backbone.set_activation_checkpointing(enabled)
+
+    @property
     def input_size(self) -> tuple:
         """The clip size (T, H, W) the backbone was built for."""
         return self.backbone.input_size

@@ -92,3 +92,16 @@ def test_create_ava_detector_from_a_named_model():
     assert model.input_size == (8, 64, 64)
     assert model.head.projection.out_features == 80
     assert isinstance(model.backbone.head, torch.nn.Identity)
+
+
+def test_detector_gets_layer_wise_lr_decay_like_its_backbone():
+    from hiera_video.engine.optim import param_groups
+
+    model = create_ava_detector("hiera_base_16x224", **TINY)
+    scales = {name: group["lr_scale"] for group in param_groups(model, 0.05, layer_decay=0.5)
+              for name in group["param_names"]}
+    assert len(model.blocks) == 4
+    assert scales["backbone.patch_embed.proj.weight"] == 0.5 ** 5
+    assert scales["backbone.blocks.0.attn.qkv.weight"] == 0.5 ** 4
+    assert scales["backbone.blocks.3.attn.qkv.weight"] == 0.5
+    assert scales["head.projection.weight"] == 1.0
