@@ -26,7 +26,7 @@ import torch
 
 from hiera_video.datasets.decoding import FrameListReader, VideoDecodeError, VideoReader, open_video
 from hiera_video.datasets.list_files import VideoEntry
-from hiera_video.datasets.sampling import segment_indices, uniform_clip_indices, train_clip_indices
+from hiera_video.datasets.sampling import segment_indices, train_clip_indices, uniform_clip_indices
 from hiera_video.datasets.transforms import TrainTransform, spatial_views
 
 logger = logging.getLogger(__name__)
@@ -148,22 +148,22 @@ class VideoClipDataset(torch.utils.data.Dataset):
         timeout = self.cfg.DATA.DECODE_TIMEOUT or None
         return open_video(resolve_video_path(entry.path), self.cfg.DATA.DECODING_BACKEND, timeout=timeout)
 
-    def _clip_indices(self, video: VideoReader, num_clips: int, generator=None) -> torch.Tensor:
-        """Frame indices ``[num_clips, NUM_FRAMES]``: random clips in training, uniform clips in testing."""
+    def _clip_indices(self, video: VideoReader, num_clips: int) -> torch.Tensor:
+        """Frame indices ``[num_clips, NUM_FRAMES]``: random clips in training, uniform clips in testing.
+
+        Random draws use torch's global generator, which DataLoader seeds differently in every worker."""
         data = self.cfg.DATA
         if self.temporal_sampling == "segment":
             train = self.mode == "train"
-            return torch.stack([segment_indices(video.num_frames, data.NUM_FRAMES, train, generator)
-                                for _ in range(num_clips)])
+            return torch.stack([segment_indices(video.num_frames, data.NUM_FRAMES, train) for _ in range(num_clips)])
         if self.mode == "train":
             indices = torch.stack([
-                train_clip_indices(video.num_frames, video.fps, data.NUM_FRAMES, data.SAMPLING_RATE,
-                                   data.TARGET_FPS, generator)
+                train_clip_indices(video.num_frames, video.fps, data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS)
                 for _ in range(num_clips)
             ])
         else:
             indices = uniform_clip_indices(video.num_frames, video.fps, data.NUM_FRAMES, data.SAMPLING_RATE,
-                                        data.TARGET_FPS, num_clips, data.USE_OFFSET_SAMPLING)
+                                           data.TARGET_FPS, num_clips, data.USE_OFFSET_SAMPLING)
         if not video.is_constant_frame_rate:
             # Variable frame rate: the indices are positions on an even grid at the average fps; take the
             # frame on screen at each grid time instead.
@@ -198,7 +198,7 @@ class VideoClipDataset(torch.utils.data.Dataset):
             frames = self._read_frames(video, self._clip_indices(video, test.NUM_ENSEMBLE_VIEWS))
         views = [
             spatial_views(clip, data.TEST_CROP_SIZE, test.NUM_SPATIAL_CROPS, data.TRAIN_JITTER_SCALES[0],
-                       data.MEAN, data.STD)
+                          data.MEAN, data.STD)
             for clip in frames
         ]
         return torch.cat(views)  # N x [S, C, T, H, W] -> [N * S, C, T, H, W], temporal-major
