@@ -15,7 +15,7 @@ from hiera_video.evaluation.ava_annotations import (
 from hiera_video.evaluation.ava_eval import (
     AvaEvaluationResult,
     compute_precision_recall,
-    detection_rows,
+    detection_rows_from_scores,
     evaluate_ava,
     evaluate_ava_files,
     format_results,
@@ -30,7 +30,7 @@ __all__ = [
     "AvaEvaluationResult",
     "BoxRow",
     "compute_precision_recall",
-    "detection_rows",
+    "detection_rows_from_scores",
     "evaluate_ava",
     "evaluate_ava_files",
     "format_results",

@@ -93,8 +93,8 @@ class AvaEvaluationResult:
         }
 
 
-class _ProblemLog:
-    """Counts suspicious rows per kind and turns them into warnings quoting the first lines."""
+class RowProblems:
+    """Counts suspicious rows of one file per kind and turns them into warnings quoting the first lines."""
 
     def __init__(self, source: str):
         self.source = source
@@ -102,12 +102,14 @@ class _ProblemLog:
         self.counts: dict[str, int] = {}
 
     def add(self, kind: str, line: int) -> None:
+        """Count one row of ``kind`` at ``line``."""
         self.counts[kind] = self.counts.get(kind, 0) + 1
         quoted = self.lines.setdefault(kind, [])
         if len(quoted) < _QUOTED_LINES:
             quoted.append(line)
 
     def messages(self) -> list[str]:
+        """One warning per kind: ``"<file>: <count> <kind> (lines a, b, ...)"``."""
         return [
             f"{self.source}: {self.counts[kind]} {kind} (lines {', '.join(map(str, self.lines[kind]))}"
             f"{', ...' if self.counts[kind] > len(self.lines[kind]) else ''})"
@@ -119,16 +121,17 @@ def collect_keyframe_boxes(
     rows: Iterable[BoxRow],
     class_ids: set[int],
     capacity: int = 0,
-    source: str = "boxes",
-    problems: _ProblemLog | None = None,
+    problems: RowProblems | None = None,
+    expect_scores: bool = False,
 ) -> dict[str, KeyframeBoxes]:
     """Group rows of the label map's classes per keyframe key, keeping at most ``capacity`` (0: all)
     highest-scoring rows per key, in descending score order (the official reader's order).
 
-    A row's score is its column 8 (1.0 when absent). Rows of other classes are skipped; a row without
-    action id raises :class:`AnnotationFormatError`.
+    A row's score is its column 8 (1.0 when absent, noted in ``problems`` when ``expect_scores``). Rows of
+    other classes are skipped; a row without action id raises :class:`AnnotationFormatError`.
     """
-    problems = problems if problems is not None else _ProblemLog(source)
+    problems = problems if problems is not None else RowProblems("boxes")
+    source = problems.source
     heaps: dict[str, list[tuple]] = {}
     for row in rows:
         if row.action_id is None:
@@ -140,7 +143,12 @@ def collect_keyframe_boxes(
             continue
         if not (0.0 <= row.x1 <= 1.0 and 0.0 <= row.y1 <= 1.0 and 0.0 <= row.x2 <= 1.0 and 0.0 <= row.y2 <= 1.0):
             problems.add("rows with coordinates outside [0, 1] (AVA boxes are normalized)", row.line)
-        score = 1.0 if row.last_column is None else row.last_column
+        if row.last_column is None:
+            score = 1.0
+            if expect_scores:
+                problems.add("rows without a score column, scored 1.0 (is this a ground-truth file?)", row.line)
+        else:
+            score = row.last_column
         entry = (score, row.action_id, row.y1, row.x1, row.y2, row.x2)
         heap = heaps.setdefault(make_image_key(row.video_id, row.timestamp), [])
         if capacity < 1 or len(heap) < capacity:
@@ -252,21 +260,13 @@ def _fraction_on_groundtruth_boxes(
 
 
 def _input_warnings(
-    label_map: dict[int, str],
-    groundtruth: dict[str, KeyframeBoxes],
-    detections: dict[str, KeyframeBoxes],
-    detection_rows_without_score: int,
+    label_map: dict[int, str], groundtruth: dict[str, KeyframeBoxes], detections: dict[str, KeyframeBoxes]
 ) -> list[str]:
     warnings = []
     if len(label_map) > len(AVA_EVALUATED_ACTION_IDS):
         warnings.append(
             f"the label map lists {len(label_map)} classes; AVA v2.2 results are reported on the 60 classes of "
             "ava_action_list_v2.2_for_activitynet_2019.pbtxt, so this mAP is not comparable to published ones"
-        )
-    if detection_rows_without_score:
-        warnings.append(
-            f"{detection_rows_without_score} detection rows have no score column (scored 1.0); "
-            "is the detections file a ground-truth file?"
         )
     if detections and _fraction_on_groundtruth_boxes(detections, groundtruth) >= _GROUNDTRUTH_BOX_FRACTION:
         warnings.append(
@@ -294,25 +294,17 @@ def evaluate_ava(
     """
     excluded_keys = excluded_keys or set()
     class_ids = set(label_map)
-    groundtruth_problems = _ProblemLog(groundtruth_source)
-    detection_problems = _ProblemLog(detections_source)
-    groundtruth = collect_keyframe_boxes(groundtruth_rows, class_ids, 0, groundtruth_source, groundtruth_problems)
+    groundtruth_problems = RowProblems(groundtruth_source)
+    detection_problems = RowProblems(detections_source)
+    groundtruth = collect_keyframe_boxes(groundtruth_rows, class_ids, 0, groundtruth_problems)
     _check_groundtruth(groundtruth, groundtruth_source)
-    rows_without_score = 0
-
-    def count_missing_scores(rows: Iterable[BoxRow]) -> Iterable[BoxRow]:
-        nonlocal rows_without_score
-        for row in rows:
-            rows_without_score += row.last_column is None
-            yield row
-
     detections = collect_keyframe_boxes(
-        count_missing_scores(detection_rows), class_ids, MAX_DETECTIONS_PER_KEY, detections_source, detection_problems
+        detection_rows, class_ids, MAX_DETECTIONS_PER_KEY, detection_problems, expect_scores=True
     )
     groundtruth = {key: frame for key, frame in groundtruth.items() if key not in excluded_keys}
     detections = {key: frame for key, frame in detections.items() if key not in excluded_keys}
 
-    warnings = _input_warnings(label_map, groundtruth, detections, rows_without_score)
+    warnings = _input_warnings(label_map, groundtruth, detections)
     warnings += groundtruth_problems.messages() + detection_problems.messages()
     num_empty_boxes = sum(
         int(np.sum((frame.boxes[:, 0] >= frame.boxes[:, 2]) | (frame.boxes[:, 1] >= frame.boxes[:, 3])))
@@ -416,7 +408,7 @@ def write_json(result: AvaEvaluationResult, path: str) -> None:
         json.dump(result.to_json_dict(), handle, indent=2)
 
 
-def detection_rows(
+def detection_rows_from_scores(
     video_ids: Sequence[str],
     timestamps: Sequence[int],
     boxes: np.ndarray,

@@ -19,7 +19,7 @@ from iopath.common.file_io import g_pathmgr
 from hiera_video.evaluation.ava_annotations import iter_box_rows, read_exclusions, read_label_map
 from hiera_video.evaluation.ava_eval import (
     AvaEvaluationResult,
-    detection_rows,
+    detection_rows_from_scores,
     evaluate_ava,
     write_detections_csv,
     write_json,
@@ -47,7 +47,7 @@ def predict_ava_detections(
             continue
         logits = model(batch["clip"].to(device), batch["boxes"].to(device))
         scores = torch.sigmoid(logits.float()).cpu().numpy()
-        rows.extend(detection_rows(batch["video_ids"], batch["timestamps"], batch["original_boxes"].numpy(), scores))
+        rows.extend(detection_rows_from_scores(batch["video_ids"], batch["timestamps"], batch["original_boxes"].numpy(), scores))
     return rows, failed
 
 

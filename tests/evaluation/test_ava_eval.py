@@ -6,7 +6,7 @@ from hiera_video.evaluation import (
     AnnotationFormatError,
     BoxRow,
     compute_precision_recall,
-    detection_rows,
+    detection_rows_from_scores,
     evaluate_ava,
     evaluate_ava_files,
     iter_box_rows,
@@ -170,7 +170,7 @@ def test_detection_csv_round_trip_and_file_evaluation(tmp_path):
     scores = np.zeros((2, 80))
     scores[0, 11] = 0.75  # id 12 on the right box
     scores[1, 0] = 0.5  # id 1 on a wrong box
-    rows = detection_rows(["v", "v"], [902, 902], np.array([BOX_A, BOX_B]), scores, class_ids=[1, 12])
+    rows = detection_rows_from_scores(["v", "v"], [902, 902], np.array([BOX_A, BOX_B]), scores, class_ids=[1, 12])
     detections = tmp_path / "detections.csv"
     write_detections_csv(str(detections), rows)
     lines = detections.read_text().splitlines()
@@ -181,3 +181,9 @@ def test_detection_csv_round_trip_and_file_evaluation(tmp_path):
     # bend/bow: the wrong box (0.5) outranks the right one (0.0): precision 1/2 at full recall.
     assert result.per_class_ap == {"stand": 1.0, "bend/bow": 0.5}
     assert result.mean_ap == 0.75
+
+
+def test_warns_when_detections_have_no_scores():
+    truth = [row("v", 902, BOX_A, 12, 0)]
+    warnings = evaluate_ava(LABEL_MAP, truth, [row("v", 902, BOX_B, 12, None, line=3)]).warnings
+    assert any("without a score column" in m and "lines 3" in m for m in warnings)
