@@ -14,7 +14,8 @@ Two frame sources give the same clip for the same keyframe:
 
 Boxes: training uses the ground-truth boxes (``AVA.TRAIN_GT_BOX_LISTS``, plus the predicted boxes of
 ``AVA.TRAIN_PREDICT_BOX_LISTS`` scoring at least ``AVA.DETECTION_SCORE_THRESH``, with their labels if the
-file has any, else as negatives); testing uses the detector boxes of ``AVA.TEST_PREDICT_BOX_LISTS`` scoring at least the threshold.
+file has any, else as negatives); testing uses the detector boxes of ``AVA.TEST_PREDICT_BOX_LISTS`` scoring
+at least the threshold.
 Rows with the same keyframe and box are one person with several labels (an 80-dim multi-hot target,
 index = id - 1).
 
@@ -273,7 +274,9 @@ class AvaDataset(torch.utils.data.Dataset):
         if ava.VIDEO_DIR:
             return TrimmedVideos(ava.VIDEO_DIR, self.cfg.DATA.DECODING_BACKEND, self.cfg.DATA.DECODE_TIMEOUT or None)
         if not ava.FRAME_LIST_DIR:
-            raise ValueError("AVA needs frames: set AVA.VIDEO_DIR (trimmed videos) or AVA.FRAME_DIR and AVA.FRAME_LIST_DIR")
+            raise ValueError(
+                "AVA needs frames: set AVA.VIDEO_DIR (trimmed videos) or AVA.FRAME_DIR and AVA.FRAME_LIST_DIR"
+            )
         lists = ava.TRAIN_LISTS if self.split == "train" else ava.TEST_LISTS
         if len(lists) != 1:
             raise ValueError(f"one frame list per split is supported, got {lists}")

@@ -390,7 +390,9 @@ def evaluate_ava_files(
 def format_results(result: AvaEvaluationResult) -> str:
     """A printable report: per-class AP lines, classes without ground truth, then the mAP."""
     width = max((len(name) for name in result.per_class_ap), default=4)
-    lines = [f"{name:<{width}}  AP {ap:.4f}  (gt {result.num_groundtruth[name]})" for name, ap in result.per_class_ap.items()]
+    lines = [
+        f"{name:<{width}}  AP {ap:.4f}  (gt {result.num_groundtruth[name]})" for name, ap in result.per_class_ap.items()
+    ]
     if result.classes_without_groundtruth:
         lines.append(f"no ground truth (not averaged): {', '.join(result.classes_without_groundtruth)}")
     lines.append(
@@ -441,4 +443,6 @@ def write_detections_csv(path: str, rows: Iterable[tuple]) -> None:
     """
     with g_pathmgr.open(path, "w") as handle:
         for video_id, timestamp, x1, y1, x2, y2, action_id, score in rows:
-            handle.write(f"{video_id},{int(timestamp):04d},{x1:.3f},{y1:.3f},{x2:.3f},{y2:.3f},{action_id},{score:.6f}\n")
+            handle.write(
+                f"{video_id},{int(timestamp):04d},{x1:.3f},{y1:.3f},{x2:.3f},{y2:.3f},{action_id},{score:.6f}\n"
+            )

@@ -47,7 +47,8 @@ def predict_ava_detections(
             continue
         logits = model(batch["clip"].to(device), batch["boxes"].to(device))
         scores = torch.sigmoid(logits.float()).cpu().numpy()
-        rows.extend(detection_rows_from_scores(batch["video_ids"], batch["timestamps"], batch["original_boxes"].numpy(), scores))
+        boxes = batch["original_boxes"].numpy()
+        rows.extend(detection_rows_from_scores(batch["video_ids"], batch["timestamps"], boxes, scores))
     return rows, failed
 
 
@@ -57,9 +58,10 @@ def evaluate_ava_predictions(
     output_dir: str,
     failed: Sequence[dict] = (),
 ) -> AvaEvaluationResult:
-    """Write ``output_dir/ava_detections.csv`` (rows of the label map's classes), evaluate it against ``AVA.GROUNDTRUTH_FILE`` with
-    ``AVA.LABEL_MAP_FILE`` and ``AVA.EXCLUSION_FILE`` (all under ``AVA.ANNOTATION_DIR``), write
-    ``ava_metrics.json`` and, when matplotlib is installed, ``ava_per_class_ap.png``.
+    """Write ``output_dir/ava_detections.csv`` (rows of the label map's classes), evaluate it against
+    ``AVA.GROUNDTRUTH_FILE`` with ``AVA.LABEL_MAP_FILE`` and ``AVA.EXCLUSION_FILE`` (all under
+    ``AVA.ANNOTATION_DIR``), write ``ava_metrics.json`` and, when matplotlib is installed,
+    ``ava_per_class_ap.png``.
 
     Keyframes that failed to decode are listed in the result's warnings and JSON; their ground truth counts
     as missed.

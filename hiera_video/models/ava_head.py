@@ -46,7 +46,8 @@ class AVAHead(nn.Module):
             raise ValueError(f"AVAHead expects a feature map [B, T', H', W', C], got shape {tuple(features.shape)}")
         if boxes.dim() != 2 or boxes.shape[1] != 5:
             raise ValueError(
-                f"AVAHead expects boxes [K, 5] = (batch_index, x1, y1, x2, y2) in input pixels, got {tuple(boxes.shape)}"
+                "AVAHead expects boxes [K, 5] = (batch_index, x1, y1, x2, y2) in input pixels, "
+                f"got {tuple(boxes.shape)}"
             )
         # [B, T', H', W', C] -> [B, C, H', W']
         frame = features.mean(dim=1).permute(0, 3, 1, 2)
