@@ -185,3 +185,14 @@ def test_training_replaces_keyframes_of_broken_videos_up_to_the_allowed_fraction
     strict = AvaDataset(cfg, "train", frame_source=TrimmedVideos(str(tmp_path)))
     with pytest.raises(TooManyFailedVideos, match="MAX_FAILED_FRACTION"):
         strict[vid_b]
+
+
+def test_forced_test_flip_mirrors_clip_and_boxes(ava_root):
+    cfg = ava_cfg(ava_root)
+    plain = AvaDataset(cfg, "val")[0]
+    cfg.AVA.TEST_FORCE_FLIP = True
+    flipped = AvaDataset(cfg, "val")[0]
+    torch.testing.assert_close(flipped["clip"], plain["clip"].flip(-1))
+    x1, y1, x2, y2 = plain["boxes"][0].tolist()
+    torch.testing.assert_close(flipped["boxes"][0], torch.tensor([64 - x2, y1, 64 - x1, y2]))
+    torch.testing.assert_close(flipped["original_boxes"], plain["original_boxes"])  # detections keep CSV boxes
