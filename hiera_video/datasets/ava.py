@@ -98,14 +98,16 @@ def read_keyframe_boxes(
                     raise AnnotationFormatError(f"{path}:{row.line}: predicted boxes need a score in column 8")
                 if row.last_column < score_threshold:
                     continue
-            if row.action_id is not None and not 1 <= row.action_id <= AVA_NUM_ACTION_IDS:
+            # Some proposal files mark "no label" with -1 instead of an empty column.
+            action_id = None if row.action_id == -1 and not groundtruth else row.action_id
+            if action_id is not None and not 1 <= action_id <= AVA_NUM_ACTION_IDS:
                 raise AnnotationFormatError(
-                    f"{path}:{row.line}: action_id {row.action_id} outside 1..{AVA_NUM_ACTION_IDS}"
+                    f"{path}:{row.line}: action_id {action_id} outside 1..{AVA_NUM_ACTION_IDS}"
                 )
             people = merged.setdefault((row.video_id, row.timestamp), OrderedDict())
             labels = people.setdefault((row.x1, row.y1, row.x2, row.y2), set())
-            if row.action_id is not None:
-                labels.add(row.action_id)
+            if action_id is not None:
+                labels.add(action_id)
     keyframes = []
     for (video_id, timestamp), people in merged.items():
         labels = np.zeros((len(people), AVA_NUM_ACTION_IDS), dtype=np.float32)
