@@ -50,17 +50,26 @@ def build_dataset(cfg, split: str, mode: Optional[str] = None):
     return DATASETS[name](cfg, split, mode=mode)
 
 
-def _world_size() -> int:
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+def _process_group() -> tuple[int, int]:
+    """(world size, rank) of the initialized process group, or (1, 0)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size(), dist.get_rank()
+    return 1, 0
 
 
-def build_loader(cfg, split: str, mode: Optional[str] = None, dataset=None) -> DataLoader:
-    """A DataLoader over ``dataset`` (default ``build_dataset(cfg, split, mode)``); see the module docstring."""
+def build_loader(cfg, split: str, mode: Optional[str] = None, dataset=None,
+                 world_size: Optional[int] = None, rank: Optional[int] = None) -> DataLoader:
+    """A DataLoader over ``dataset`` (default ``build_dataset(cfg, split, mode)``); see the module docstring.
+
+    ``world_size`` / ``rank`` default to the initialized process group's (1 / 0 without one).
+    """
     dataset = dataset if dataset is not None else build_dataset(cfg, split, mode)
     train = dataset.mode == "train"
-    world_size = _world_size()
+    group_size, group_rank = _process_group()
+    world_size = group_size if world_size is None else world_size
+    rank = group_rank if rank is None else rank
     if world_size > 1:
-        sampler = DistributedSampler(dataset, shuffle=train)
+        sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=train, seed=cfg.RNG_SEED)
     else:
         sampler = RandomSampler(dataset) if train else SequentialSampler(dataset)
     if train:

@@ -8,6 +8,7 @@ import shutil
 import pytest
 import torch
 from PIL import Image
+from torch.utils.data import DistributedSampler, SequentialSampler
 
 from hiera_video.datasets import (
     FailureTracker,
@@ -233,6 +234,18 @@ def test_test_loader_workers_time_out_on_a_stalled_video(small_cfg, videos, tmp_
     failed = {failure["index"]: failure["error"] for batch in batches for failure in batch["failed"]}
     assert decoded == [0]
     assert failed[1].startswith("timed out after 2 s") and failed[2].startswith("cannot open")
+
+
+def test_loader_shards_over_processes_with_a_distributed_sampler(kinetics_cfg):
+    kinetics_cfg.TRAIN.BATCH_SIZE = 2
+    kinetics_cfg.TEST.BATCH_SIZE = 12  # 12 views over 2 processes: 6 views, one video of 6 views per batch
+    train = build_loader(kinetics_cfg, "train", world_size=2, rank=1)
+    assert isinstance(train.sampler, DistributedSampler) and train.sampler.rank == 1 and train.batch_size == 1
+    test = build_loader(kinetics_cfg, "val", world_size=2, rank=0)
+    assert not test.sampler.shuffle and test.batch_size == 1
+    assert [index for batch in test for index in batch["index"].tolist()] == [0, 2]
+    local = build_loader(kinetics_cfg, "val")
+    assert isinstance(local.sampler, SequentialSampler) and local.batch_size == 2
 
 
 def test_malformed_list_fails_at_construction_with_file_and_line(kinetics_cfg, tmp_path):
