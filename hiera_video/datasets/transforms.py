@@ -134,6 +134,8 @@ class VideoRandAugment(v2.RandAugment):
             if key not in settings:
                 raise ValueError(f"AUG.AA_TYPE {policy!r}: unknown setting {key!r} (known: m, n, mstd, inc)")
             settings[key] = type(settings[key])(float(value))
+        if settings["inc"] != 1:
+            raise ValueError(f"AUG.AA_TYPE {policy!r}: only inc1 (ops that grow with magnitude) is supported")
         return settings
 
     def forward(self, clip: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,13 @@ import av
 import pytest
 import torch
 
-from hiera_video.datasets.decoding import VideoDecodeError, available_backends, open_video, probe_video
+from hiera_video.datasets.decoding import (
+    DecodeServer,
+    VideoDecodeError,
+    available_backends,
+    open_video,
+    probe_video,
+)
 from hiera_video.datasets.synthetic import numbered_frames, read_frame_number, write_video
 from tests.datasets.conftest import BROKEN, HEIGHT, NUM_FRAMES, WIDTH
 
@@ -138,6 +144,16 @@ def test_watchdog_decodes_like_the_inline_reader(videos):
         assert frame_numbers(video.get_frames([4, 60])) == [4, 60]
     with pytest.raises(VideoDecodeError, match="corrupt.mp4"):
         open_video(videos["corrupt.mp4"], timeout=30)
+
+
+def test_watchdog_reports_a_crashed_helper_and_starts_a_new_one(videos):
+    video = open_video(videos["h264.mp4"], timeout=30)
+    DecodeServer.for_current_thread()._process.kill()  # as if FFmpeg had crashed the helper
+    with pytest.raises(VideoDecodeError, match="h264.mp4: decode helper process died"):
+        video.get_frames([1])
+    video.close()
+    with open_video(videos["h264.mp4"], timeout=30) as again:
+        assert frame_numbers(again.get_frames([1])) == [1]
 
 
 def test_watchdog_abandons_a_stalled_decode_and_recovers(videos):

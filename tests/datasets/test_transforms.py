@@ -110,6 +110,8 @@ def test_rand_augment_policy_string_is_parsed():
         VideoRandAugment.parse_policy("autoaug-v0")
     with pytest.raises(ValueError, match="unknown setting 'w'"):
         VideoRandAugment.parse_policy("rand-m9-w3")
+    with pytest.raises(ValueError, match="only inc1"):
+        VideoRandAugment.parse_policy("rand-m9-inc0")
 
 
 def test_rand_augment_changes_the_clip_and_keeps_uint8():
