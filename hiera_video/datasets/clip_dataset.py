@@ -171,11 +171,12 @@ class VideoClipDataset(torch.utils.data.Dataset):
             indices = torch.tensor(video.indices_at_times(times)).view_as(indices)
         return indices
 
-    def _read_frames(self, video: VideoReader, indices: torch.Tensor) -> torch.Tensor:
-        """uint8 ``[num_clips, T, H, W, C]`` for indices ``[num_clips, T]`` (one decode, or one per clip)."""
+    def _read_frames(self, video: VideoReader, indices: torch.Tensor, short_side: Optional[int] = None) -> torch.Tensor:
+        """uint8 ``[num_clips, T, H, W, C]`` for indices ``[num_clips, T]`` (one decode, or one per clip),
+        scaled down to ``short_side`` when given."""
         frames = self._reverse_channels_if_asked(
-            video.get_frames(indices.flatten().tolist()) if self.decode_once or self.mode == "train"
-            else torch.cat([video.get_frames(clip.tolist()) for clip in indices])
+            video.get_frames(indices.flatten().tolist(), short_side) if self.decode_once or self.mode == "train"
+            else torch.cat([video.get_frames(clip.tolist(), short_side) for clip in indices])
         )
         return frames.view(*indices.shape, *frames.shape[1:])  # [N*T, H, W, C] -> [N, T, H, W, C]
 
@@ -192,10 +193,14 @@ class VideoClipDataset(torch.utils.data.Dataset):
         return clips[0] if num_samples == 1 else clips
 
     def load_test_views(self, index: int) -> torch.Tensor:
-        """All ``V = ensemble views x spatial crops`` views of video ``index``: float ``[V, C, T, H, W]``."""
+        """All ``V = ensemble views x spatial crops`` views of video ``index``: float ``[V, C, T, H, W]``.
+
+        Frames are scaled down to the test short side while decoding, so the frames of all views of an HD
+        video fit in memory at once."""
         data, test = self.cfg.DATA, self.cfg.TEST
+        short_side = data.TEST_CROP_SIZE if test.NUM_SPATIAL_CROPS == 3 else data.TRAIN_JITTER_SCALES[0]
         with self.open(self.entries[index]) as video:
-            frames = self._read_frames(video, self._clip_indices(video, test.NUM_ENSEMBLE_VIEWS))
+            frames = self._read_frames(video, self._clip_indices(video, test.NUM_ENSEMBLE_VIEWS), short_side)
         views = [
             spatial_views(clip, data.TEST_CROP_SIZE, test.NUM_SPATIAL_CROPS, data.TRAIN_JITTER_SCALES[0],
                           data.MEAN, data.STD)

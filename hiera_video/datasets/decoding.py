@@ -113,8 +113,13 @@ class VideoReader:
             "constant_frame_rate": self.is_constant_frame_rate,
         }
 
-    def get_frames(self, indices: Sequence[int]) -> torch.Tensor:
-        """Frames at ``indices`` (any order, repeats allowed) as uint8 ``[T, H, W, C]`` RGB."""
+    def get_frames(self, indices: Sequence[int], short_side: Optional[int] = None) -> torch.Tensor:
+        """Frames at ``indices`` (any order, repeats allowed) as uint8 ``[T, H, W, C]`` RGB.
+
+        With ``short_side``, frames whose shorter side is longer are scaled down to it (aspect kept, the
+        long side computed as torchvision's ``resize`` does), during decoding with PyAV (so HD video never
+        sits in memory at full size) and right after it with the other backends.
+        """
         indices = [int(i) for i in indices]
         if not indices:
             raise ValueError(f"{self.path}: get_frames needs at least one index")
@@ -122,11 +127,11 @@ class VideoReader:
         if bad:
             raise IndexError(f"{self.path}: frame indices {bad[:5]} outside [0, {self.num_frames})")
         unique = sorted(set(indices))
-        decoded = self._read_frames(unique)  # [len(unique), H, W, C]
+        decoded = self._read_frames(unique, short_side)  # [len(unique), H, W, C]
         position = {index: row for row, index in enumerate(unique)}
         return decoded[[position[i] for i in indices]]
 
-    def _read_frames(self, sorted_unique_indices: list[int]) -> torch.Tensor:
+    def _read_frames(self, sorted_unique_indices: list[int], short_side: Optional[int]) -> torch.Tensor:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -137,6 +142,26 @@ class VideoReader:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def scaled_size(height: int, width: int, short_side: Optional[int]) -> tuple[int, int]:
+    """(height, width) with the shorter side scaled down to ``short_side`` (unchanged if already shorter)."""
+    if short_side is None or min(height, width) <= short_side:
+        return height, width
+    if height <= width:
+        return short_side, int(short_side * width / height)
+    return int(short_side * height / width), short_side
+
+
+def downscale(frames: torch.Tensor, short_side: Optional[int]) -> torch.Tensor:
+    """uint8 ``[T, H, W, C]`` scaled down to ``short_side`` (area averaging, like PyAV's ``AREA``); unchanged
+    if already smaller."""
+    height, width = scaled_size(frames.shape[1], frames.shape[2], short_side)
+    if (height, width) == tuple(frames.shape[1:3]):
+        return frames
+    channels_first = frames.permute(0, 3, 1, 2).float()  # [T, H, W, C] -> [T, C, H, W]
+    resized = torch.nn.functional.interpolate(channels_first, size=(height, width), mode="area")
+    return resized.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()  # -> [T, h, w, C]
 
 
 def _check_file(path: str) -> None:
@@ -243,7 +268,7 @@ class PyAVReader(VideoReader):
             return (self.num_frames - 1) / float(self.frame_times[-1])
         raise VideoDecodeError(self.path, "frame rate unknown (no rate in the stream, no timestamps)")
 
-    def _read_frames(self, sorted_unique_indices: list[int]) -> torch.Tensor:
+    def _read_frames(self, sorted_unique_indices: list[int], short_side: Optional[int]) -> torch.Tensor:
         import av
 
         wanted = {self._pts[i]: i for i in sorted_unique_indices}
@@ -251,11 +276,11 @@ class PyAVReader(VideoReader):
         try:
             if self._has_timestamps:
                 for group in self._seek_groups(sorted_unique_indices):
-                    self._decode_group(group, wanted, frames)
+                    self._decode_group(group, wanted, frames, short_side)
             missing = set(sorted_unique_indices) - set(frames)
             if missing:
                 # No timestamps, or decoded frames whose timestamps differ from their packets': count frames.
-                self._decode_from_start(missing, frames)
+                self._decode_from_start(missing, frames, short_side)
         except av.FFmpegError as error:
             raise VideoDecodeError(self.path, f"decoding failed ({error})") from None
         missing = [i for i in sorted_unique_indices if i not in frames]
@@ -276,7 +301,7 @@ class PyAVReader(VideoReader):
                 groups[-1].append(index)
         return groups
 
-    def _decode_group(self, group: list[int], wanted: dict, frames: dict) -> None:
+    def _decode_group(self, group: list[int], wanted: dict, frames: dict, short_side: Optional[int]) -> None:
         first_pts, last_pts = self._pts[group[0]], self._pts[group[-1]]
         for from_start in (False, True):
             self._rewind(self._pts[0] if from_start else first_pts)
@@ -289,24 +314,28 @@ class PyAVReader(VideoReader):
                     overshot = True  # the seek landed after the first needed frame: retry from the start
                     break
                 if pts in wanted and wanted[pts] not in frames:
-                    frames[wanted[pts]] = self._to_rgb(frame)
+                    frames[wanted[pts]] = self._to_rgb(frame, short_side)
                 if pts >= last_pts:
                     break
             if not overshot:
                 return
 
-    def _decode_from_start(self, needed: set[int], frames: dict) -> None:
+    def _decode_from_start(self, needed: set[int], frames: dict, short_side: Optional[int]) -> None:
         """For streams without timestamps: count frames in decode order from the start."""
         self._rewind(None)
         for position, frame in enumerate(self._container.decode(self._stream)):
             if position in needed:
-                frames[position] = self._to_rgb(frame)
+                frames[position] = self._to_rgb(frame, short_side)
             if position >= max(needed):
                 break
 
     @staticmethod
-    def _to_rgb(frame) -> np.ndarray:
-        rgb = frame.to_ndarray(format="rgb24")  # [H, W, 3]
+    def _to_rgb(frame, short_side: Optional[int]) -> np.ndarray:
+        height, width = scaled_size(frame.height, frame.width, short_side)
+        if (height, width) == (frame.height, frame.width):
+            rgb = frame.to_ndarray(format="rgb24")  # [H, W, 3]
+        else:
+            rgb = frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="AREA")
         quarter_turns = round((frame.rotation or 0) / 90) % 4
         if quarter_turns:
             rgb = np.ascontiguousarray(np.rot90(rgb, k=quarter_turns))  # counter-clockwise, as players show
@@ -343,14 +372,14 @@ class DecordReader(VideoReader):
         self.height, self.width = int(first[0]), int(first[1])
         self.codec = "unknown (decord)"
 
-    def _read_frames(self, sorted_unique_indices: list[int]) -> torch.Tensor:
+    def _read_frames(self, sorted_unique_indices: list[int], short_side: Optional[int]) -> torch.Tensor:
         import decord
 
         try:
             batch = self._reader.get_batch(sorted_unique_indices).asnumpy()  # [T, H, W, C]
         except (decord.DECORDError, RuntimeError) as error:
             raise VideoDecodeError(self.path, f"decoding failed ({error})") from None
-        return torch.from_numpy(batch)
+        return downscale(torch.from_numpy(batch), short_side)
 
 
 class TorchCodecReader(VideoReader):
@@ -375,12 +404,12 @@ class TorchCodecReader(VideoReader):
         self.frame_times = np.arange(self.num_frames) / self.fps
         self.codec, self.width, self.height = str(meta.codec), int(meta.width), int(meta.height)
 
-    def _read_frames(self, sorted_unique_indices: list[int]) -> torch.Tensor:
+    def _read_frames(self, sorted_unique_indices: list[int], short_side: Optional[int]) -> torch.Tensor:
         try:
             batch = self._decoder.get_frames_at(indices=sorted_unique_indices).data  # [T, C, H, W]
         except (RuntimeError, ValueError) as error:
             raise VideoDecodeError(self.path, f"decoding failed ({error})") from None
-        return batch.permute(0, 2, 3, 1).contiguous()  # [T, C, H, W] -> [T, H, W, C]
+        return downscale(batch.permute(0, 2, 3, 1).contiguous(), short_side)  # [T, C, H, W] -> [T, H, W, C]
 
 
 class FrameListReader(VideoReader):
@@ -398,7 +427,7 @@ class FrameListReader(VideoReader):
         self.frame_times = np.arange(self.num_frames) / self.fps
         self.codec = "images"
 
-    def _read_frames(self, sorted_unique_indices: list[int]) -> torch.Tensor:
+    def _read_frames(self, sorted_unique_indices: list[int], short_side: Optional[int]) -> torch.Tensor:
         from PIL import Image
 
         frames = []
@@ -410,7 +439,7 @@ class FrameListReader(VideoReader):
             except OSError as error:
                 raise VideoDecodeError(self.path, f"frame {frame_path}: {error}") from None
         try:
-            return torch.stack(frames)
+            return downscale(torch.stack(frames), short_side)
         except RuntimeError:
             raise VideoDecodeError(self.path, "frames have different sizes") from None
 
@@ -483,7 +512,7 @@ class DecodeServer:
     """A helper subprocess that opens videos and decodes frames on request (see the module docstring).
 
     One per thread of each process (:meth:`for_current_thread`); restarted after a timeout or crash. Requests:
-    ``("open", path, backend, threads)`` -> metadata dict, ``("frames", indices)`` -> uint8 array,
+    ``("open", path, backend, threads)`` -> metadata dict, ``("frames", indices, short_side)`` -> uint8 array,
     ``("close",)``. Errors come back as ``("error", VideoDecodeError)``.
     """
 
@@ -569,8 +598,8 @@ class WatchdogReader(VideoReader):
     def duration(self, value: float) -> None:
         self._duration = value
 
-    def _read_frames(self, sorted_unique_indices: list[int]) -> torch.Tensor:
-        frames = self._server.request(("frames", sorted_unique_indices), self.timeout, self.path)
+    def _read_frames(self, sorted_unique_indices: list[int], short_side: Optional[int]) -> torch.Tensor:
+        frames = self._server.request(("frames", sorted_unique_indices, short_side), self.timeout, self.path)
         return torch.from_numpy(frames)
 
     def close(self) -> None:
@@ -600,7 +629,7 @@ def _serve(commands, answers) -> None:
                 answer = dict(reader.metadata(), frame_times=reader.frame_times)
                 answer.pop("constant_frame_rate")
             elif message[0] == "frames":
-                answer = reader.get_frames(message[1]).numpy()
+                answer = reader.get_frames(message[1], message[2]).numpy()
             else:
                 if reader is not None:
                     reader.close()

@@ -11,6 +11,7 @@ from hiera_video.datasets.decoding import (
     available_backends,
     open_video,
     probe_video,
+    scaled_size,
 )
 from hiera_video.datasets.synthetic import numbered_frames, read_frame_number, write_video
 from tests.datasets.conftest import BROKEN, HEIGHT, NUM_FRAMES, WIDTH
@@ -70,6 +71,27 @@ def test_other_codecs_formats_and_sizes_decode_correctly(videos, name, count, si
         frames = video.get_frames([count - 1, 0, count // 2])
     assert frames.shape == (3, *size, 3)
     assert frame_numbers(frames) == [count - 1, 0, count // 2]
+
+
+@pytest.mark.parametrize("backend", ["pyav", "decord"])
+@pytest.mark.parametrize("timeout", [None, 30])
+def test_frames_can_be_scaled_down_while_decoding(videos, backend, timeout):
+    if backend not in available_backends():
+        pytest.skip(f"{backend} is not installed")
+    with open_video(videos["h264.mp4"], backend, timeout=timeout) as video:
+        full = video.get_frames([10, 70])
+        small = video.get_frames([10, 70], short_side=24)
+        assert torch.equal(video.get_frames([10], short_side=64), full[:1])  # never scaled up
+    assert small.shape == (2, 24, 32, 3) and small.dtype == torch.uint8
+    reference = torch.nn.functional.interpolate(full.permute(0, 3, 1, 2).float(), size=(24, 32), mode="area")
+    assert (small.permute(0, 3, 1, 2).float() - reference).abs().mean() < 3
+
+
+def test_scaled_size_follows_torchvision_resize():
+    assert scaled_size(480, 854, 224) == (224, 398)
+    assert scaled_size(854, 480, 224) == (398, 224)
+    assert scaled_size(200, 300, 224) == (200, 300)
+    assert scaled_size(200, 300, None) == (200, 300)
 
 
 def test_colours_survive_decoding(videos):
