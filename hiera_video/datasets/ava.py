@@ -96,6 +96,11 @@ def read_keyframe_boxes(
             if not groundtruth:
                 if row.last_column is None:
                     raise AnnotationFormatError(f"{path}:{row.line}: predicted boxes need a score in column 8")
+                if row.last_column > 1.0:
+                    raise AnnotationFormatError(
+                        f"{path}:{row.line}: score {row.last_column} > 1 in a predicted-box list; is this a "
+                        "ground-truth file (column 8 = person id)? Testing uses detector proposals"
+                    )
                 if row.last_column < score_threshold:
                     continue
             # Some proposal files mark "no label" with -1 instead of an empty column.
@@ -290,6 +295,9 @@ class AvaDataset(torch.utils.data.Dataset):
             groundtruth, predicted = list(ava.TRAIN_GT_BOX_LISTS), list(ava.TRAIN_PREDICT_BOX_LISTS)
         else:
             groundtruth, predicted = [], list(ava.TEST_PREDICT_BOX_LISTS)
+        if self.mode == "test" and ava.GROUNDTRUTH_FILE in predicted:
+            logger.warning("AVA.TEST_PREDICT_BOX_LISTS holds the ground truth %s: the mAP will be that of "
+                           "ground-truth boxes, not the protocol's detector proposals", ava.GROUNDTRUTH_FILE)
         if not groundtruth + predicted:
             raise ValueError(f"no box lists for {self.mode}: set AVA.TRAIN_GT_BOX_LISTS / AVA.TEST_PREDICT_BOX_LISTS")
         paths = [os.path.join(ava.ANNOTATION_DIR, name) for name in groundtruth + predicted]

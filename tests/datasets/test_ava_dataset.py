@@ -102,6 +102,9 @@ def test_box_list_errors_name_file_and_line(tmp_path):
     bad.write_text("vidA,0902,0.1,0.2,0.5,0.9,,0.9\nvidA,0903,0.1,0.2,0.5,0.9,,\n")
     with pytest.raises(AnnotationFormatError, match="proposals.csv:2: predicted boxes need a score"):
         read_keyframe_boxes([str(bad)], [False], 0.8)
+    bad.write_text("vidA,0902,0.1,0.2,0.5,0.9,12,3\n")  # a ground-truth row: column 8 is a person id
+    with pytest.raises(AnnotationFormatError, match="proposals.csv:1: score 3.0 > 1 .* ground-truth file"):
+        read_keyframe_boxes([str(bad)], [False], 0.8)
     bad.write_text("vidA,0902,0.1,0.2,0.5,0.9,-1,0.9\n")  # -1: a proposal without label
     assert not read_keyframe_boxes([str(bad)], [False], 0.8)[0].labels.any()
     bad.write_text("vidA,0902,0.1,0.2,0.5,0.9,81,0\n")
