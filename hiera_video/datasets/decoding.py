@@ -5,6 +5,7 @@ Usage::
     with open_video("clip.mp4", backend="pyav") as video:
         video.num_frames, video.fps, video.duration    # frames, frames per second, seconds
         frames = video.get_frames([0, 4, 8])           # uint8 [T, H, W, C], RGB
+        small = video.get_frames([0, 4], short_side=224)  # scaled down while decoding
 
 Every failure (missing, empty, truncated or corrupt file, no video stream, zero frames, unsupported codec,
 decode timeout) raises :class:`VideoDecodeError` whose message starts with the file path.
