@@ -38,7 +38,11 @@ def main(argv=None) -> int:
     if args.plot:
         from hiera_video.evaluation.plots import save_per_class_ap_chart
 
-        save_per_class_ap_chart(result, args.plot)
+        try:
+            save_per_class_ap_chart(result, args.plot)
+        except ImportError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
     return 0
 
 
