@@ -1,0 +1,146 @@
+"""Build a ready-to-run classifier (model, config, class names) from a checkpoint.
+
+A toolkit checkpoint (``OUTPUT_DIR/checkpoints/checkpoint_epoch_*.pyth``) carries its config (YAML text)
+and class names, so the file alone is enough. An official Hiera checkpoint, a plain state dict or a
+safetensors file carries neither: give a config (``cfg_file``) or a model name (``model_name``, input size
+from the named model) and a label file. The number of classes always comes from the checkpoint's head.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import torch
+from fvcore.common.config import CfgNode
+
+from hiera_video.config import ConfigError, get_cfg, load_config
+from hiera_video.models.checkpoint import (
+    CheckpointError, checkpoint_num_classes, load_state_dict_into, read_checkpoint,
+)
+from hiera_video.models.registry import list_models, model_architecture
+
+from .labels import read_class_names
+
+
+@dataclass
+class LoadedClassifier:
+    """A classifier in eval mode with the config it was trained with and its class names."""
+
+    model: torch.nn.Module
+    cfg: CfgNode
+    class_names: list[str]
+    checkpoint: str
+
+
+def read_checkpoint_metadata(path: str) -> dict:
+    """``{"cfg": YAML text or None, "class_names": list or None}`` of a toolkit checkpoint; both None for
+    other files (official, safetensors, unreadable: :func:`read_checkpoint` reports those)."""
+    try:
+        # mmap: the tensors stay on disk, only the small entries beside them are read.
+        content = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError):
+        return {"cfg": None, "class_names": None}
+    if not isinstance(content, dict):
+        return {"cfg": None, "class_names": None}
+    cfg_text, names = content.get("cfg"), content.get("class_names")
+    return {
+        "cfg": cfg_text if isinstance(cfg_text, str) else None,
+        "class_names": [str(name) for name in names] if isinstance(names, (list, tuple)) and names else None,
+    }
+
+
+def config_from_yaml_text(text: str, source: str, opts: Sequence[str] = ()) -> CfgNode:
+    """The config a checkpoint was trained with, validated like a config file (``load_config``)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "checkpoint_cfg.yaml")
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        try:
+            return load_config(path, opts)
+        except ConfigError as error:
+            message = str(error).replace(path, f"the config stored in {source}")
+            raise ConfigError(f"{message}\nGive the config to use with --cfg FILE.") from None
+
+
+def config_for_model_name(name: str, opts: Sequence[str] = ()) -> CfgNode:
+    """Default config for the named video model, its input size (frames, crop) from the registry, then
+    the ``KEY VALUE`` overrides ``opts``."""
+    _, architecture = model_architecture(name)
+    input_size = tuple(architecture.get("input_size", ()))
+    if len(input_size) != 3:
+        video_models = [model for model in list_models() if "16x" in model and not model.startswith("mae_")]
+        raise ValueError(f"{name} is an image model; predict takes a video classifier: {', '.join(video_models)}")
+    frames, height, _ = (str(size) for size in input_size)
+    model_keys = ["MODEL.MODEL_NAME", name, "DATA.NUM_FRAMES", frames, "DATA.TRAIN_CROP_SIZE", height,
+                  "DATA.TEST_CROP_SIZE", height]
+    return load_config(None, model_keys + list(opts))
+
+
+def _choose_config(checkpoint: str, metadata: dict, cfg_file: Optional[str], model_name: Optional[str],
+                   opts: Sequence[str]) -> CfgNode:
+    if cfg_file:
+        cfg = load_config(cfg_file, opts)
+    elif metadata["cfg"] is not None:
+        cfg = config_from_yaml_text(metadata["cfg"], checkpoint, opts)
+    elif model_name:
+        cfg = config_for_model_name(model_name, opts)
+    else:
+        raise ValueError(
+            f"{checkpoint} carries no config (an official Hiera checkpoint or a plain state dict?): give the "
+            "config it was trained with (--cfg FILE) or the model name (--model hiera_base_16x224, ...) and "
+            "--labels FILE."
+        )
+    if model_name and (cfg_file or metadata["cfg"] is not None):
+        cfg.MODEL.MODEL_NAME = model_name
+    if cfg.TASK != "classification":
+        raise ValueError(f"{checkpoint}: its config has TASK '{cfg.TASK}'; predict needs a classification "
+                         "checkpoint (fine-tune an MAE checkpoint first).")
+    return cfg
+
+
+def _choose_class_names(checkpoint: str, metadata: dict, labels_file: Optional[str], num_classes: int) -> list[str]:
+    if labels_file:
+        names, source = read_class_names(labels_file), labels_file
+    elif metadata["class_names"] is not None:
+        names, source = metadata["class_names"], checkpoint
+    else:
+        raise ValueError(f"{checkpoint} carries no class names: give --labels FILE (one class name per line, "
+                         f"or JSON), the names of its {num_classes} classes in index order.")
+    if len(names) != num_classes:
+        raise ValueError(f"{source} names {len(names)} classes but the checkpoint's head has {num_classes}; "
+                         "give the label file of this checkpoint (--labels FILE).")
+    return names
+
+
+def load_classifier(checkpoint: str | os.PathLike, cfg_file: Optional[str] = None, model_name: Optional[str] = None,
+                    labels_file: Optional[str] = None, opts: Sequence[str] = ()) -> LoadedClassifier:
+    """Read ``checkpoint``, build its model and load every weight (see the module docstring).
+
+    ``opts`` are ``KEY VALUE`` config overrides (e.g. ``["DATA.TEST_CROP_SIZE", "256"]``). Raises when a
+    model weight is missing from the checkpoint: a half-loaded classifier predicts nonsense.
+    """
+    checkpoint = os.fspath(checkpoint)
+    state_dict = read_checkpoint(checkpoint)
+    metadata = read_checkpoint_metadata(checkpoint)
+    num_classes = checkpoint_num_classes(state_dict)
+    if num_classes is None:
+        raise CheckpointError(f"{checkpoint} has no classifier head (head.projection.*): is it an MAE "
+                              "pretraining checkpoint? Fine-tune it for classification first.")
+    cfg = _choose_config(checkpoint, metadata, cfg_file, model_name, opts)
+    cfg.MODEL.NUM_CLASSES = num_classes
+    class_names = _choose_class_names(checkpoint, metadata, labels_file, num_classes)
+
+    from hiera_video.engine.tasks import get_task
+
+    model = get_task(cfg).build_model()
+    result = load_state_dict_into(model, state_dict, source=checkpoint)
+    missing = result.missing_keys + result.reinitialized_keys
+    if missing:
+        raise CheckpointError(f"{checkpoint} does not hold every weight of {cfg.MODEL.MODEL_NAME} "
+                              f"({len(missing)} missing, e.g. {', '.join(missing[:5])}); is the config or "
+                              "--model the one it was trained with?")
+    return LoadedClassifier(model.eval(), cfg, class_names, checkpoint)
