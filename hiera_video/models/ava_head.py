@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 from torchvision.ops import roi_align
 
+from hiera_video.models.checkpoint import LoadResult, load_checkpoint
 from hiera_video.models.registry import create_model
 
 
@@ -68,18 +69,26 @@ class AVAHead(nn.Module):
 
 
 class HieraAVADetector(nn.Module):
-    """A Hiera video backbone and an :class:`AVAHead` on its last stage.
+    """A Hiera video backbone and an :class:`AVAHead` (``roi_head``) on its last stage.
 
     The backbone's classifier is replaced by an identity: detection does not use it, and parameters
     without gradients would stop DistributedDataParallel. The backbone's final LayerNorm normalizes the
-    last feature map (its pretrained weights carry over from classification).
+    last feature map (its pretrained weights carry over from classification). Parameter names are
+    ``backbone.*`` and ``roi_head.*``: initialize from a Kinetics / MAE checkpoint with
+    :meth:`load_backbone_checkpoint` (or ``create_ava_detector(..., checkpoint=...)``); the detector's own
+    checkpoints load with ``load_checkpoint(detector, path)``.
     """
 
     def __init__(self, backbone: nn.Module, head: AVAHead):
         super().__init__()
         backbone.head = nn.Identity()
         self.backbone = backbone
-        self.head = head
+        # Not "head": a classification checkpoint's head.* keys must never land in the detection head.
+        self.roi_head = head
+
+    def load_backbone_checkpoint(self, path: str) -> LoadResult:
+        """Initialize the backbone from a classification or MAE checkpoint (its classifier is ignored)."""
+        return load_checkpoint(self.backbone, path)
 
     @property
     def blocks(self) -> nn.ModuleList:
@@ -99,7 +108,7 @@ class HieraAVADetector(nn.Module):
         """Logits [K, num_classes] for clips [B, C, T, H, W] and boxes [K, 5] (batch_index, x1, y1, x2, y2)."""
         _, stage_maps = self.backbone(clips, return_intermediates=True)
         features = self.backbone.norm(stage_maps[-1])
-        return self.head(features, boxes)
+        return self.roi_head(features, boxes)
 
 
 def backbone_feature_stride(backbone: nn.Module) -> int:

@@ -90,7 +90,7 @@ def test_detector_boxes_only_see_their_own_clip(detector):
 def test_create_ava_detector_from_a_named_model():
     model = create_ava_detector("hiera_base_16x224", num_classes=80, **TINY)
     assert model.input_size == (8, 64, 64)
-    assert model.head.projection.out_features == 80
+    assert model.roi_head.projection.out_features == 80
     assert isinstance(model.backbone.head, torch.nn.Identity)
 
 
@@ -104,4 +104,19 @@ def test_detector_gets_layer_wise_lr_decay_like_its_backbone():
     assert scales["backbone.patch_embed.proj.weight"] == 0.5 ** 5
     assert scales["backbone.blocks.0.attn.qkv.weight"] == 0.5 ** 4
     assert scales["backbone.blocks.3.attn.qkv.weight"] == 0.5
-    assert scales["head.projection.weight"] == 1.0
+    assert scales["roi_head.projection.weight"] == 1.0
+
+
+def test_backbone_initializes_from_a_classification_checkpoint(tmp_path):
+    from hiera_video.models import CheckpointError, load_checkpoint
+
+    torch.manual_seed(1)
+    classifier = create_model("hiera_base_16x224", num_classes=400, **TINY)
+    torch.save({"model_state": classifier.state_dict()}, tmp_path / "k400.pth")
+    detector = create_ava_detector("hiera_base_16x224", **TINY)
+    head_before = detector.roi_head.projection.weight.clone()
+    detector.load_backbone_checkpoint(str(tmp_path / "k400.pth"))
+    torch.testing.assert_close(detector.backbone.blocks[0].attn.qkv.weight, classifier.blocks[0].attn.qkv.weight)
+    torch.testing.assert_close(detector.roi_head.projection.weight, head_before)  # the classifier is not used
+    with pytest.raises(CheckpointError, match="holds no weights"):
+        load_checkpoint(detector, str(tmp_path / "k400.pth"))  # names differ: refused, not half-loaded
