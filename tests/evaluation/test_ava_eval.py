@@ -187,3 +187,12 @@ def test_warns_when_detections_have_no_scores():
     truth = [row("v", 902, BOX_A, 12, 0)]
     warnings = evaluate_ava(LABEL_MAP, truth, [row("v", 902, BOX_B, 12, None, line=3)]).warnings
     assert any("without a score column" in m and "lines 3" in m for m in warnings)
+
+
+def test_a_tie_at_the_fifty_detection_cap_keeps_the_earlier_rows():
+    truth = [row("v", 902, BOX_A, 12, 0)]
+    full = [row("v", 902, BOX_B, 1, 0.5) for _ in range(50)]
+    tied = evaluate_ava(LABEL_MAP, truth, full + [row("v", 902, BOX_A, 12, 0.5)])
+    assert tied.per_class_ap["stand"] == 0.0  # same score as the kept minimum: not admitted
+    higher = evaluate_ava(LABEL_MAP, truth, full + [row("v", 902, BOX_A, 12, 0.5000001)])
+    assert higher.per_class_ap["stand"] == 1.0
