@@ -30,20 +30,25 @@ class MotionVideoSpec:
     num_shapes: int = 3
 
 
+def _shape_color(rng: np.random.Generator) -> np.ndarray:
+    """A dark or a bright random colour, so shapes stand out from the mid-grey noise."""
+    return rng.integers(0, 48, 3) if rng.random() < 0.5 else rng.integers(208, 256, 3)
+
+
 def render_motion_video(label: int, rng: np.random.Generator, spec: MotionVideoSpec = MotionVideoSpec()) -> np.ndarray:
     """Frames uint8 [T, H, W, 3] of class ``label`` (an index into CLASS_NAMES)."""
     direction, speed = CLASS_NAMES[label].split("_")
     velocity = np.array(DIRECTIONS[direction], dtype=np.float64) * SPEEDS[speed]
-    background = rng.integers(40, 216, size=(spec.height, spec.width, 3)).astype(np.float64)
+    background = rng.integers(64, 192, size=(spec.height, spec.width, 3)).astype(np.float64)
     rows, cols = np.mgrid[0:spec.height, 0:spec.width]
     shapes = [
-        (rng.uniform(0, spec.height), rng.uniform(0, spec.width), rng.uniform(5, 9), rng.integers(0, 256, 3),
+        (rng.uniform(0, spec.height), rng.uniform(0, spec.width), rng.uniform(6, 10), _shape_color(rng),
          rng.random() < 0.5)
         for _ in range(spec.num_shapes)
     ]
     frames = np.empty((spec.num_frames, spec.height, spec.width, 3), dtype=np.uint8)
     for t in range(spec.num_frames):
-        frame = background + rng.normal(0, 12, size=background.shape)  # fresh sensor noise every frame
+        frame = background + rng.normal(0, 8, size=background.shape)  # fresh sensor noise every frame
         for row0, col0, radius, color, is_disk in shapes:
             # Positions wrap around the frame, so shapes never leave the picture.
             row = (row0 + velocity[0] * t) % spec.height
@@ -81,5 +86,5 @@ def make_motion_dataset(
                 write_video(out_dir / relative, render_motion_video(label, rng, spec), fps=spec.fps)
                 lines.append(f"{relative} {label}")
         (out_dir / f"{split}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (out_dir / "classes.txt").write_text("\n".join(CLASS_NAMES) + "\n", encoding="utf-8")
+    (out_dir / "labels.txt").write_text("\n".join(CLASS_NAMES) + "\n", encoding="utf-8")
     return out_dir
