@@ -1,9 +1,9 @@
 """Data-pipeline speed: training clips per second and 5 x 3 test videos per second, as ratios.
 
-    python benchmarks/data_speed.py [--num-videos 6] [--seconds 10] [--width 340] [--height 256]
+    python benchmarks/data_speed.py [--num-videos 4] [--seconds 10] [--width 340] [--height 256] [--repeats 3]
 
 Encodes Kinetics-like videos (H.264, 30 fps, 340x256, moving noisy content) into a temporary folder,
-then times, in this one process, one after the other:
+then times, in this one process, in interleaved rounds (every configuration once per round):
 
 - training sampling (Hiera 16 x 4 clip, random resized crop 224, flip, normalize) with PyAV and decord,
   with and without the decode watchdog subprocess;
@@ -67,63 +67,71 @@ def decode_per_view(cfg, path: str) -> torch.Tensor:
     return torch.stack(views)
 
 
-def rate(function, items: int, repeats: int) -> float:
-    """Items per second of ``function()`` (which handles ``items`` items), best of ``repeats`` runs."""
-    best = float("inf")
+def best_times(cases: list[tuple], repeats: int) -> list[float]:
+    """Best wall time of each case's ``function()`` over ``repeats`` rounds; every round runs every case
+    once, in turn, so a change of machine load hits all cases alike."""
+    best = [float("inf")] * len(cases)
     for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return items / best
+        for position, (_group, _name, function, _unit) in enumerate(cases):
+            start = time.perf_counter()
+            function()
+            best[position] = min(best[position], time.perf_counter() - start)
+    return best
+
+
+def build_cases(entries: list[VideoEntry], backends: list[str]) -> list[tuple]:
+    """(group, configuration, function, unit) for every measured configuration; each function handles
+    every video once."""
+    paths = [entry.path for entry in entries]
+    cases = []
+    for backend, timeout in [(b, 0.0) for b in backends] + [("pyav", 60.0)]:
+        dataset = VideoClipDataset(benchmark_cfg(backend, timeout), entries, ["x"], "train")
+        dataset[0]  # start the watchdog process outside the timing
+        name = backend + (" + decode watchdog process" if timeout else "")
+        cases.append(("training clip (16x4, RRC 224)", name,
+                      lambda dataset=dataset: [dataset[i] for i in range(len(dataset))], "clips/s"))
+    for backend in backends:
+        cfg = benchmark_cfg(backend, 0.0)
+        once = VideoClipDataset(cfg, entries, ["x"], "test")
+        per_clip = VideoClipDataset(cfg, entries, ["x"], "test", decode_once=False)
+        cases += [
+            ("5x3 test views", f"{backend}, decode per view (PySlowFast / VideoMAE)",
+             lambda cfg=cfg: [decode_per_view(cfg, path) for path in paths], "videos/s"),
+            ("5x3 test views", f"{backend}, decode per temporal clip",
+             lambda per_clip=per_clip: [per_clip[i] for i in range(len(per_clip))], "videos/s"),
+            ("5x3 test views", f"{backend}, decode once (ours)",
+             lambda once=once: [once[i] for i in range(len(once))], "videos/s"),
+        ]
+    return cases
 
 
 def main() -> None:
     """Encode the videos, time every configuration, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--num-videos", type=int, default=6)
+    parser.add_argument("--num-videos", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--width", type=int, default=340)
     parser.add_argument("--height", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(1)
     backends = [b for b in ("pyav", "decord") if b in available_backends()]
     with tempfile.TemporaryDirectory() as folder:
-        paths = []
+        entries = []
         for i in range(args.num_videos):
             frames = kinetics_like_frames(int(args.seconds * 30), args.height, args.width, seed=i)
-            paths.append(write_video(Path(folder) / f"video{i}.mp4", frames))
-        entries = [VideoEntry(path, 0) for path in paths]
-        n = len(entries)
-        rows = []
-
-        def add(group, name, value, unit):
-            reference = next((r[2] for r in rows if r[0] == group), value)
-            rows.append((group, name, value, unit, value / reference))
-
-        for backend, timeout in [(b, 0.0) for b in backends] + [("pyav", 60.0)]:
-            dataset = VideoClipDataset(benchmark_cfg(backend, timeout), entries, ["x"], "train")
-            dataset[0]  # start the watchdog process outside the timing
-            label = f"{backend}" + (" + watchdog" if timeout else "")
-            add("training clip (16x4, RRC 224)", label,
-                rate(lambda: [dataset[i] for i in range(n)], n, args.repeats), "clips/s")
-        for backend in backends:
-            cfg = benchmark_cfg(backend, 0.0)
-            once = VideoClipDataset(cfg, entries, ["x"], "test")
-            per_clip = VideoClipDataset(cfg, entries, ["x"], "test", decode_once=False)
-            group = "5x3 test views"
-            add(group, f"{backend}, decode per view (PySlowFast)",
-                rate(lambda: [decode_per_view(cfg, p) for p in paths], n, args.repeats), "videos/s")
-            add(group, f"{backend}, decode per temporal clip",
-                rate(lambda: [per_clip[i] for i in range(n)], n, args.repeats), "videos/s")
-            add(group, f"{backend}, decode once (ours)",
-                rate(lambda: [once[i] for i in range(n)], n, args.repeats), "videos/s")
-    print(f"{n} videos, {args.seconds:g} s, {args.width}x{args.height}, H.264 30 fps; "
-          f"torch threads 1; best of {args.repeats}\n")
+            entries.append(VideoEntry(write_video(Path(folder) / f"video{i}.mp4", frames), 0))
+        cases = build_cases(entries, backends)
+        times = best_times(cases, args.repeats)
+    print(f"{len(entries)} videos, {args.seconds:g} s, {args.width}x{args.height}, H.264 30 fps; "
+          f"torch threads 1; best of {args.repeats} interleaved rounds\n")
     print("| measurement | configuration | rate | ratio |")
     print("|---|---|---|---|")
-    for group, name, value, unit, ratio in rows:
-        print(f"| {group} | {name} | {value:.2f} {unit} | {ratio:.2f}x |")
+    reference = {}
+    for (group, name, _function, unit), seconds in zip(cases, times):
+        value = len(entries) / seconds
+        reference.setdefault(group, value)
+        print(f"| {group} | {name} | {value:.2f} {unit} | {value / reference[group]:.2f}x |")
 
 
 if __name__ == "__main__":
