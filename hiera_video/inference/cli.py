@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", choices=("pyav", "decord", "torchcodec"),
                         help="video decoder (default: DATA.DECODING_BACKEND)")
     parser.add_argument("--decode-timeout", type=float, metavar="SECONDS",
-                        help="give up on a video whose decoding hangs this long (default: DATA.DECODE_TIMEOUT; 0: never)")
+                        help="give up on a video whose decoding hangs this long "
+                        "(default: DATA.DECODE_TIMEOUT; 0: never)")
     parser.add_argument("--opts", nargs="+", default=[], metavar="KEY VALUE",
                         help="config overrides, e.g. --opts DATA.TEST_CROP_SIZE 256")
     return parser

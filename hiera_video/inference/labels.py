@@ -33,7 +33,8 @@ def _names_from_lines(path: str, text: str) -> list[str]:
     for number, line in enumerate(lines, start=1):
         name = line.strip()
         if not name:
-            raise ListFileError(path, number, "empty line: line i must name class i (remove the line or name the class)")
+            raise ListFileError(path, number,
+                                "empty line: line i must name class i (remove the line or name the class)")
         names.append(name)
     if not names:
         raise ListFileError(path, None, "no class names (write one class name per line)")

@@ -195,6 +195,8 @@ class VideoClassifier:
         window length in seconds for per-window results. Raises ``VideoDecodeError`` (or ``ValueError``
         for a bad array) when the video cannot be read.
         """
+        if not isinstance(video, (str, os.PathLike)):
+            open_source(video, fps=fps)  # a bad array or a missing fps is the caller's ValueError
         result = self.predict_many([video], top_k=top_k, views=views, window=window, fps=fps)[0]
         if result["error"] is not None:
             from hiera_video.datasets.decoding import VideoDecodeError

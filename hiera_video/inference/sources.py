@@ -59,7 +59,8 @@ def find_videos(inputs: Iterable[str | os.PathLike]) -> list[str]:
                 if name.lower().endswith(VIDEO_EXTENSIONS)
             )
             if not found:
-                raise FileNotFoundError(f"folder {item} holds no video files (extensions: {' '.join(VIDEO_EXTENSIONS)})")
+                extensions = " ".join(VIDEO_EXTENSIONS)
+                raise FileNotFoundError(f"folder {item} holds no video files (extensions: {extensions})")
             paths.extend(found)
         else:
             paths.append(item)

@@ -1,0 +1,122 @@
+"""tools/predict.py: the readable table, the JSON file, folders, windows, bad files, labelled videos."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hiera_video.datasets.decoding import open_video
+from hiera_video.inference.cli import main, overlay_paths
+from tests.inference.conftest import CLASS_NAMES
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def clip_folder(tmp_path_factory, videos):
+    """A folder with two good clips, a broken one and a text file that is not a video."""
+    folder = tmp_path_factory.mktemp("clips")
+    for name in ("clip", "short", "broken"):
+        shutil.copy(videos[name], folder / f"{name}.mp4")
+    (folder / "README.txt").write_text("not a video")
+    return folder
+
+
+def test_one_clip_prints_a_ranked_table(toolkit_checkpoint, videos, capsys):
+    status = main([videos["clip"], "--checkpoint", toolkit_checkpoint, "--top-k", "3", "--device", "cpu"])
+    out = capsys.readouterr().out
+    assert status == 0
+    lines = out.strip().splitlines()
+    assert lines[0] == f"{videos['clip']}  (3.00 s, 3x3 views)"
+    ranks = [line.split() for line in lines[1:4]]
+    assert [int(rank[0]) for rank in ranks] == [1, 2, 3]
+    assert sorted(rank[2] for rank in ranks) == sorted(CLASS_NAMES)
+    percents = [float(rank[1].rstrip("%")) for rank in ranks]
+    assert percents == sorted(percents, reverse=True) and sum(percents) == pytest.approx(100, abs=0.05)
+    assert "videos:" not in out  # no summary for a single good video
+
+
+def test_a_folder_with_a_bad_file_gives_table_json_and_exit_status_1(toolkit_checkpoint, clip_folder, tmp_path,
+                                                                     capsys):
+    json_path = tmp_path / "out" / "predictions.json"
+    status = main([str(clip_folder), "--checkpoint", toolkit_checkpoint, "--top-k", "2", "--json", str(json_path),
+                   "--workers", "1"])
+    out = capsys.readouterr().out
+    assert status == 1
+    records = json.loads(json_path.read_text())
+    assert [os.path.basename(r["path"]) for r in records] == ["broken.mp4", "clip.mp4", "short.mp4"]
+    for record in records:
+        assert {"path", "duration", "top_k", "windows", "decoder", "error"} <= set(record)
+        assert record["decoder"] == "pyav"
+    broken, clip, short = records
+    assert broken["error"] and broken["top_k"] == [] and broken["duration"] is None
+    assert clip["error"] is None and short["error"] is None and short["duration"] == pytest.approx(1.0)
+    assert [set(entry) >= {"label", "score"} for entry in clip["top_k"]] == [True, True]
+    assert all(entry["label"] in CLASS_NAMES for entry in clip["top_k"] + short["top_k"])
+    assert f"{broken['path']}  FAILED: " in out
+    assert "3 videos: 2 predicted, 1 failed" in out
+    for entry in clip["top_k"]:
+        assert f"{100 * entry['score']:6.2f}%  {entry['label']}" in out
+
+
+def test_windows_are_listed_with_start_and_end_times(toolkit_checkpoint, videos, tmp_path, capsys):
+    json_path = tmp_path / "windows.json"
+    status = main([videos["colours"], "--checkpoint", toolkit_checkpoint, "--window", "2.5", "--top-k", "1",
+                   "--views", "2x1", "--json", str(json_path)])
+    out = capsys.readouterr().out
+    assert status == 0
+    (record,) = json.loads(json_path.read_text())
+    assert record["views"] == "2x1" and record["window"] == 2.5
+    assert [(w["start"], w["end"]) for w in record["windows"]] == [(0.0, 2.5), (2.5, 5.0), (5.0, 6.0)]
+    assert all(len(w["top_k"]) == 1 for w in record["windows"])
+    assert "per 2.5 s window:" in out
+    assert "    2.50 -     5.00 s" in out
+
+
+def test_the_labelled_video_is_written_beside_the_predictions(toolkit_checkpoint, videos, tmp_path, capsys):
+    output = tmp_path / "labelled.mp4"
+    json_path = tmp_path / "p.json"
+    status = main([videos["large"], "--checkpoint", toolkit_checkpoint, "--output-video", str(output),
+                   "--json", str(json_path)])
+    capsys.readouterr()
+    assert status == 0
+    with open_video(output) as labelled, open_video(videos["large"]) as source:
+        assert (labelled.num_frames, labelled.width, labelled.height) == (source.num_frames, source.width,
+                                                                           source.height)
+    assert json.loads(json_path.read_text())[0]["output_video"] == str(output)
+
+
+def test_several_labelled_videos_go_to_a_folder_with_distinct_names():
+    records = [{"path": "a/clip.mp4", "error": None}, {"path": "b/clip.mp4", "error": None},
+               {"path": "c/bad.mp4", "error": "cannot open"}, {"path": "d/x.webm", "error": None}]
+    assert overlay_paths(records, "out") == ["out/clip_labels.mp4", "out/clip_labels_2.mp4", None,
+                                             "out/x_labels.mp4"]
+    assert overlay_paths(records[:1], "one.mp4") == ["one.mp4"]
+
+
+def test_unusable_checkpoints_and_arguments_exit_with_status_2(official_checkpoint, videos, capsys):
+    assert main([videos["clip"], "--checkpoint", official_checkpoint]) == 2
+    assert "--model" in capsys.readouterr().err
+    assert main([videos["clip"], "--checkpoint", "/nonexistent.pyth"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main([videos["clip"], "--checkpoint", official_checkpoint, "--views", "5"])
+    assert exit_info.value.code == 2
+    assert "TxS" in capsys.readouterr().err
+
+
+def test_the_script_runs_from_a_checkout(toolkit_checkpoint, videos, tmp_path):
+    json_path = tmp_path / "p.json"
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "predict.py"), videos["short"], "--checkpoint", toolkit_checkpoint,
+         "--json", str(json_path), "--top-k", "1"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+        env={key: value for key, value in os.environ.items() if key != "PYTHONPATH"},
+    )
+    assert completed.returncode == 0, completed.stderr
+    (record,) = json.loads(json_path.read_text())
+    assert record["error"] is None and record["top_k"][0]["label"] in CLASS_NAMES
+    assert completed.stdout.startswith(videos["short"])
