@@ -67,7 +67,7 @@ def build_train_loader(cfg: CfgNode, ctx: DistributedContext) -> DataLoader:
         num_workers=cfg.DATA_LOADER.NUM_WORKERS,
         pin_memory=cfg.DATA_LOADER.PIN_MEMORY and ctx.device.type == "cuda",
         drop_last=True,
-        collate_fn=_collate_train_batch,
+        collate_fn=getattr(dataset, "collate_fn", _collate_train_batch),
     )
 
 
@@ -83,7 +83,7 @@ def build_test_loader(cfg: CfgNode, ctx: DistributedContext, split: str) -> Data
         sampler=sampler,
         num_workers=cfg.DATA_LOADER.NUM_WORKERS,
         pin_memory=cfg.DATA_LOADER.PIN_MEMORY and ctx.device.type == "cuda",
-        collate_fn=_collate_test_batch,
+        collate_fn=getattr(dataset, "collate_fn", _collate_test_batch),
     )
 
 

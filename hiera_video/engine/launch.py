@@ -32,7 +32,7 @@ def run(cfg: CfgNode) -> Optional[dict[str, Any]]:
         if cfg.TRAIN.ENABLE:
             train(cfg, ctx)
         if cfg.TEST.ENABLE:
-            if get_task(cfg).supports_classification_test:
+            if get_task(cfg).has_test_stage:
                 metrics = test(cfg, ctx)
             else:
                 get_logger().info("TASK %s has no test stage; TEST.ENABLE is ignored.", cfg.TASK)

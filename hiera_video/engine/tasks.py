@@ -7,11 +7,13 @@ A task builds its model from the config and turns a batch into a loss; the train
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import torch
 import torch.nn.functional as F
 from fvcore.common.config import CfgNode
+
+from .distributed import DistributedContext
 
 _TASKS: dict[str, type["Task"]] = {}
 
@@ -65,6 +67,12 @@ def flatten_repeated_samples(clips: torch.Tensor, labels: torch.Tensor) -> tuple
     return clips, labels
 
 
+def clips_in_batch(batch: dict) -> int:
+    """Clips a training batch feeds the model (videos x repeated-augmentation samples)."""
+    clips = batch["clip"]
+    return clips.shape[0] * (clips.shape[1] if clips.ndim == 6 else 1)
+
+
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Cross entropy against soft targets [B, K] (mixup / label smoothing), in float32."""
     return torch.sum(-targets * F.log_softmax(logits.float(), dim=-1), dim=-1).mean()
@@ -73,8 +81,8 @@ def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Ten
 class Task(ABC):
     """Base class: build a model from the config and compute a training loss from a batch."""
 
-    #: Whether ``TEST.ENABLE`` runs multi-view classification testing for this task.
-    supports_classification_test = False
+    #: Whether the task has a test stage (``TEST.ENABLE``) and validation (``TRAIN.EVAL_PERIOD``).
+    has_test_stage = False
 
     def __init__(self, cfg: CfgNode):
         self.cfg = cfg
@@ -82,6 +90,18 @@ class Task(ABC):
     @abstractmethod
     def build_model(self) -> torch.nn.Module:
         """A fresh model for this task."""
+
+    def load_pretrained(self, model: torch.nn.Module, path: str) -> None:
+        """Initialize ``model`` from a checkpoint of another job (TRAIN.CHECKPOINT_FILE_PATH)."""
+        from hiera_video.models import load_checkpoint
+
+        load_checkpoint(model, path)
+
+    def evaluate(self, model: torch.nn.Module, ctx: DistributedContext, split: str,
+                 results_dir: Optional[str], checkpoint: Optional[str] = None) -> dict[str, Any]:
+        """Score ``split`` on every process; rank 0 writes result files (naming the tested ``checkpoint``)
+        to ``results_dir`` (None: none). Returns the metrics."""
+        raise TypeError(f"TASK '{self.cfg.TASK}' has no test stage; set TEST.ENABLE False.")
 
     @abstractmethod
     def training_step(self, model: torch.nn.Module, batch: dict, device: torch.device) -> tuple[torch.Tensor, dict]:
@@ -92,7 +112,7 @@ class Task(ABC):
 class ClassificationTask(Task):
     """Supervised video classification with soft cross entropy, mixup / cutmix and label smoothing."""
 
-    supports_classification_test = True
+    has_test_stage = True
 
     def __init__(self, cfg: CfgNode):
         super().__init__(cfg)
@@ -136,6 +156,13 @@ class ClassificationTask(Task):
         if self.mixup is None:
             stats["top1"] = (logits.argmax(dim=-1) == labels).float().mean().item() * 100.0
         return loss, stats
+
+    def evaluate(self, model: torch.nn.Module, ctx: DistributedContext, split: str,
+                 results_dir: Optional[str], checkpoint: Optional[str] = None) -> dict[str, Any]:
+        """Multi-view top-1 / top-5 / mean class accuracy; writes metrics.json and predictions.npz."""
+        from .tester import evaluate_classifier
+
+        return evaluate_classifier(self.cfg, model, ctx, split, results_dir, checkpoint)
 
 
 @register_task("mae")

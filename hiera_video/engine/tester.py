@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from fvcore.common.config import CfgNode
 
-from .checkpoint import find_latest_checkpoint, unwrap_model
+from .checkpoint import find_latest_checkpoint
 from .data import build_test_loader, per_process_test_clips
 from .distributed import DistributedContext, all_gather_objects
 from .logging import get_logger, progress
@@ -87,10 +87,10 @@ def evaluate(cfg: CfgNode, model: torch.nn.Module, loader: torch.utils.data.Data
     return metrics, predictions
 
 
-def write_test_results(output_dir: str, metrics: dict[str, Any], predictions: dict[str, np.ndarray],
+def write_test_results(folder: str, metrics: dict[str, Any], predictions: dict[str, np.ndarray],
                        paths: Optional[list[str]] = None) -> Path:
-    """Write ``OUTPUT_DIR/test/metrics.json`` and ``predictions.npz`` (index, label, scores, path)."""
-    folder = Path(output_dir) / "test"
+    """Write ``metrics.json`` and ``predictions.npz`` (index, label, scores, path) into ``folder``."""
+    folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()}
     with open(folder / "metrics.json", "w", encoding="utf-8") as f:
@@ -123,12 +123,27 @@ def dataset_paths(dataset: torch.utils.data.Dataset) -> Optional[list[str]]:
     return list(paths) if paths is not None else None
 
 
+def evaluate_classifier(cfg: CfgNode, model: torch.nn.Module, ctx: DistributedContext, split: str,
+                        results_dir: Optional[str], checkpoint: Optional[str] = None) -> dict[str, Any]:
+    """Multi-view classification metrics of ``split`` (with the tested ``checkpoint``); rank 0 writes them
+    and the predictions to ``results_dir``."""
+    loader = build_test_loader(cfg, ctx, split)
+    metrics, predictions = evaluate(cfg, model, loader, ctx)
+    metrics["checkpoint"] = checkpoint
+    if ctx.is_main and results_dir is not None:
+        path = write_test_results(results_dir, metrics, predictions, dataset_paths(loader.dataset))
+        get_logger().info(
+            "%s (%d x %d views) of %d videos: top1 %.2f top5 %.2f mean class acc %.2f, %d failed -> %s", split,
+            cfg.TEST.NUM_ENSEMBLE_VIEWS, cfg.TEST.NUM_SPATIAL_CROPS, metrics["num_videos"], metrics["top1"],
+            metrics["top5"], metrics["mean_class_acc"], metrics["num_failed"], path)
+    return metrics
+
+
 def test(cfg: CfgNode, ctx: DistributedContext) -> dict[str, Any]:
-    """Load the checkpoint to test, score the TEST.SPLIT list, write the results on rank 0; return metrics."""
+    """Load the checkpoint to test and evaluate the TEST.SPLIT list with the task's metric; rank 0 writes
+    the results to ``OUTPUT_DIR/test``. Returns the metrics (with the tested ``checkpoint``)."""
     logger = get_logger()
     task = get_task(cfg)
-    if not task.supports_classification_test:
-        raise ValueError(f"TASK '{cfg.TASK}' has no classification test; set TEST.ENABLE False.")
     model = task.build_model()
     checkpoint = choose_test_checkpoint(cfg)
     if checkpoint is None:
@@ -138,13 +153,4 @@ def test(cfg: CfgNode, ctx: DistributedContext) -> dict[str, Any]:
 
         load_checkpoint(model, checkpoint)
         logger.info("Testing %s", checkpoint)
-    model = model.to(ctx.device)
-    loader = build_test_loader(cfg, ctx, cfg.TEST.SPLIT)
-    metrics, predictions = evaluate(cfg, unwrap_model(model), loader, ctx)
-    metrics["checkpoint"] = checkpoint
-    if ctx.is_main:
-        path = write_test_results(cfg.OUTPUT_DIR, metrics, predictions, dataset_paths(loader.dataset))
-        logger.info("Test (%d x %d views) of %d videos: top1 %.2f top5 %.2f mean class acc %.2f, %d failed -> %s",
-                    cfg.TEST.NUM_ENSEMBLE_VIEWS, cfg.TEST.NUM_SPATIAL_CROPS, metrics["num_videos"], metrics["top1"],
-                    metrics["top5"], metrics["mean_class_acc"], metrics["num_failed"], path)
-    return metrics
+    return task.evaluate(model.to(ctx.device), ctx, cfg.TEST.SPLIT, str(Path(cfg.OUTPUT_DIR) / "test"), checkpoint)

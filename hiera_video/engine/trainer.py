@@ -18,14 +18,13 @@ from torch.nn.parallel import DistributedDataParallel
 from hiera_video.datasets.clip_dataset import FailureTracker
 
 from .checkpoint import find_latest_checkpoint, load_training_checkpoint, save_checkpoint, unwrap_model
-from .data import build_test_loader, build_train_loader, seed_everything
+from .data import build_train_loader, seed_everything
 from .distributed import DistributedContext, all_reduce_mean, barrier
 from .logging import StatsWriter, get_logger, progress
 from .meters import AverageMeter
 from .optim import WarmupCosineSchedule, build_optimizer
 from .precision import autocast_context, build_grad_scaler
-from .tasks import Task, get_task
-from .tester import evaluate
+from .tasks import Task, clips_in_batch, get_task
 
 def epoch_seed(base_seed: int, epoch: int, rank: int) -> int:
     """The seed of all generators for one epoch on one process."""
@@ -36,9 +35,7 @@ def initialize_model(cfg: CfgNode, task: Task, ctx: DistributedContext) -> torch
     """Build the task's model on the device, from TRAIN.CHECKPOINT_FILE_PATH weights when given."""
     model = task.build_model()
     if cfg.TRAIN.CHECKPOINT_FILE_PATH:
-        from hiera_video.models import load_checkpoint
-
-        load_checkpoint(model, cfg.TRAIN.CHECKPOINT_FILE_PATH)
+        task.load_pretrained(model, cfg.TRAIN.CHECKPOINT_FILE_PATH)
         get_logger().info("Initialized weights from %s", cfg.TRAIN.CHECKPOINT_FILE_PATH)
     if cfg.MODEL.ACT_CHECKPOINT:
         model.set_activation_checkpointing(True)
@@ -98,7 +95,7 @@ def train_one_epoch(
             else:
                 optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-        batch_clips = len(batch["label"]) * ctx.world_size
+        batch_clips = clips_in_batch(batch) * ctx.world_size
         clips_seen += batch_clips
         loss_meter.update(loss.item(), batch_clips)
         if "top1" in step_stats:
@@ -129,18 +126,17 @@ def _log_failed_videos(tracker: FailureTracker, epoch: int) -> None:
 
 def _evaluation_due(cfg: CfgNode, task: Task, epoch: int) -> bool:
     """Whether to run validation after 0-based ``epoch`` (every TRAIN.EVAL_PERIOD epochs and at the end)."""
-    if cfg.TRAIN.EVAL_PERIOD <= 0 or not task.supports_classification_test:
+    if cfg.TRAIN.EVAL_PERIOD <= 0 or not task.has_test_stage:
         return False
     return (epoch + 1) % cfg.TRAIN.EVAL_PERIOD == 0 or epoch + 1 == cfg.SOLVER.MAX_EPOCH
 
 
-def _validate(cfg: CfgNode, model: torch.nn.Module, ctx: DistributedContext, stats: StatsWriter, epoch: int) -> None:
-    """Multi-view accuracy on the "val" list, logged as a "val" record."""
-    metrics, _ = evaluate(cfg, unwrap_model(model), build_test_loader(cfg, ctx, "val"), ctx)
-    record = {k: metrics[k] for k in ("top1", "top5", "mean_class_acc", "num_evaluated", "num_failed")}
+def _validate(task: Task, model: torch.nn.Module, ctx: DistributedContext, stats: StatsWriter, epoch: int) -> None:
+    """The task's metrics on the "val" list, logged as a "val" record (files in OUTPUT_DIR/val)."""
+    metrics = task.evaluate(unwrap_model(model), ctx, "val", str(Path(task.cfg.OUTPUT_DIR) / "val"))
+    record = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     stats.write({"mode": "val", "epoch": epoch + 1, **record}, step=epoch + 1)
-    get_logger().info("epoch %d validation: top1 %.2f top5 %.2f (%d failed)", epoch + 1, record["top1"],
-                      record["top5"], record["num_failed"])
+    get_logger().info("epoch %d validation: %s", epoch + 1, ", ".join(f"{k} {v:.4g}" for k, v in record.items()))
 
 
 def train(cfg: CfgNode, ctx: DistributedContext) -> Optional[Path]:
@@ -182,7 +178,7 @@ def train(cfg: CfgNode, ctx: DistributedContext) -> Optional[Path]:
                     logger.info("Saved %s", last_checkpoint)
                 barrier()
             if _evaluation_due(cfg, task, epoch):
-                _validate(cfg, model, ctx, stats, epoch)
+                _validate(task, model, ctx, stats, epoch)
     finally:
         stats.close()
     return last_checkpoint
