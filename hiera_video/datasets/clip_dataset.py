@@ -27,7 +27,7 @@ import torch
 from hiera_video.datasets.decoding import FrameListReader, VideoDecodeError, VideoReader, open_video
 from hiera_video.datasets.list_files import VideoEntry
 from hiera_video.datasets.sampling import segment_indices, train_clip_indices, uniform_clip_indices
-from hiera_video.datasets.transforms import TrainTransform, spatial_views
+from hiera_video.datasets.transforms import TrainTransform, spatial_views, evaluation_short_side
 
 logger = logging.getLogger(__name__)
 
@@ -198,7 +198,7 @@ class VideoClipDataset(torch.utils.data.Dataset):
         Frames are scaled down to the test short side while decoding, so the frames of all views of an HD
         video fit in memory at once."""
         data, test = self.cfg.DATA, self.cfg.TEST
-        short_side = data.TEST_CROP_SIZE if test.NUM_SPATIAL_CROPS == 3 else data.TRAIN_JITTER_SCALES[0]
+        short_side = evaluation_short_side(data.TEST_CROP_SIZE, test.NUM_SPATIAL_CROPS, data.TRAIN_JITTER_SCALES[0])
         with self.open(self.entries[index]) as video:
             frames = self._read_frames(video, self._clip_indices(video, test.NUM_ENSEMBLE_VIEWS), short_side)
         views = [

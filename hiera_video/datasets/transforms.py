@@ -60,6 +60,12 @@ def spatial_crop(clip: torch.Tensor, size: int, crop_index: int) -> torch.Tensor
     return clip[..., top : top + size, left : left + size]
 
 
+def evaluation_short_side(crop_size: int, num_spatial_crops: int, short_side_one_crop: int) -> int:
+    """Short side test clips are resized to: ``crop_size`` for 3 crops, else ``short_side_one_crop``
+    (``DATA.TRAIN_JITTER_SCALES[0]``), but never below ``crop_size``."""
+    return crop_size if num_spatial_crops == 3 else max(short_side_one_crop, crop_size)
+
+
 def spatial_views(
     frames: torch.Tensor,
     crop_size: int,
@@ -71,7 +77,7 @@ def spatial_views(
     """All spatial views of one clip: uint8 ``[T, H, W, C]`` -> float ``[S, C, T, crop, crop]``."""
     if num_spatial_crops not in (1, 3):
         raise ValueError(f"TEST.NUM_SPATIAL_CROPS must be 1 or 3, got {num_spatial_crops}")
-    short_side = crop_size if num_spatial_crops == 3 else short_side_one_crop
+    short_side = evaluation_short_side(crop_size, num_spatial_crops, short_side_one_crop)
     # Normalized once before cropping: the three crops overlap, so this is less work than per crop.
     clip = normalize(resize_short_side(to_tchw(frames), short_side), mean, std)  # [T, C, H, W]
     crop_indices = range(3) if num_spatial_crops == 3 else [1]

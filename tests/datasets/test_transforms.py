@@ -9,6 +9,7 @@ from hiera_video.datasets.transforms import (
     ShortSideJitterCrop,
     TrainTransform,
     VideoRandAugment,
+    evaluation_short_side,
     normalize,
     spatial_crop,
     spatial_views,
@@ -57,6 +58,13 @@ def test_one_test_crop_resizes_to_the_train_short_side_then_takes_the_centre():
     assert views.shape == (1, 3, 2, 16, 16)
     red = unnormalize(views[0])[0, 0, 0]
     assert red[0].item() == pytest.approx(24 * 40 / 64, abs=1.5)
+
+
+def test_one_test_crop_never_resizes_below_the_crop():
+    assert evaluation_short_side(224, 1, 256) == 256 and evaluation_short_side(224, 3, 256) == 224
+    assert evaluation_short_side(224, 1, 160) == 224
+    views = spatial_views(column_coded_frames(2, 20, 40), 16, 1, 8, MEAN, STD)
+    assert views.shape == (1, 3, 2, 16, 16)
 
 
 def test_spatial_crop_refuses_a_crop_larger_than_the_frame():
