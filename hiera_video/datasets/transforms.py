@@ -9,8 +9,8 @@ SSv2, whose labels say left/right) -> normalize -> random erasing (optional) -> 
 
 Testing (:func:`spatial_views`): resize the short side, then ``TEST.NUM_SPATIAL_CROPS`` square crops:
 3 crops = short side ``DATA.TEST_CROP_SIZE``, crops at both ends and the centre of the long side;
-1 crop = short side ``DATA.TRAIN_JITTER_SCALES[0]`` then a centre crop of ``DATA.TEST_CROP_SIZE``
-(PySlowFast's test protocol).
+1 crop = short side ``DATA.TRAIN_JITTER_SCALES[0]`` (at least the crop size) then a centre crop of
+``DATA.TEST_CROP_SIZE`` (PySlowFast's test protocol).
 """
 from __future__ import annotations
 
