@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 import torch
 from fvcore.common.config import CfgNode
 
-from hiera_video.config import ConfigError, get_cfg, load_config
+from hiera_video.config import ConfigError, load_config
 from hiera_video.models.checkpoint import (
     CheckpointError, checkpoint_num_classes, load_state_dict_into, read_checkpoint,
 )

@@ -218,25 +218,25 @@ class VideoClassifier:
         states = [_VideoState() for _ in videos]
         records: list[Optional[dict]] = [None] * len(videos)
         pending: list[tuple[tuple[int, int], torch.Tensor]] = []
+        waiting: set[int] = set()  # videos whose messages have all come, some windows maybe not scored yet
         with tqdm(total=len(videos), desc="predict", unit="video", disable=not progress, dynamic_ncols=True) as bar:
             def finish_complete_videos() -> None:
-                for video_id, state in enumerate(states):
-                    if records[video_id] is None and state.complete():
-                        records[video_id] = self._record(videos[video_id], state, spec, window, top_k)
-                        bar.update()
+                for video_id in [v for v in waiting if states[v].complete()]:
+                    records[video_id] = self._record(videos[video_id], states[video_id], spec, window, top_k)
+                    waiting.discard(video_id)
+                    bar.update()
 
             for message in loader:
                 state = states[message["video"]]
-                if "error" in message:
-                    state.error = message["error"]
-                elif "info" in message:
+                if "info" in message:
                     state.info = message["info"]
                 elif "views" in message:
                     pending.append(((message["video"], message["window"]), message["views"]))
                     if sum(len(v) for _, v in pending) >= self.batch_size:
                         self._score(pending, states)
                 else:
-                    state.done = True
+                    state.error, state.done = message.get("error"), True
+                    waiting.add(message["video"])
                 finish_complete_videos()
             self._score(pending, states)
             finish_complete_videos()
