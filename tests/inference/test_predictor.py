@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from hiera_video import VideoClassifier
+from hiera_video.inference.predictor import resolve_device, resolve_precision
 from hiera_video.datasets.clip_dataset import VideoClipDataset
 from hiera_video.datasets.decoding import VideoDecodeError, open_video
 from hiera_video.datasets.list_files import VideoEntry
@@ -144,3 +145,24 @@ def test_bad_arguments_are_refused(classifier, videos):
         classifier.predict(videos["clip"], views="many")
     with pytest.raises(ValueError, match="precision"):
         VideoClassifier(MeanColourClassifier(), tiny_cfg(), CLASS_NAMES, precision="int8")
+
+
+def test_device_and_precision_choices():
+    cpu = torch.device("cpu")
+    assert resolve_precision("auto", cpu) == "" and resolve_precision("fp32", cpu) == ""
+    assert resolve_precision("bf16", cpu) == "bf16"
+    with pytest.raises(ValueError, match="fp16 autocast needs a CUDA device"):
+        resolve_precision("fp16", cpu)
+    if not torch.cuda.is_available():
+        assert resolve_device(None) == cpu
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            resolve_device("cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_on_a_gpu_autocast_predicts_like_the_cpu(toolkit_checkpoint, classifier, videos):
+    gpu = VideoClassifier.from_checkpoint(toolkit_checkpoint)  # default device and precision: CUDA, autocast
+    assert gpu.device.type == "cuda" and gpu.precision in ("bf16", "fp16")
+    on_gpu = {e["index"]: e["score"] for e in gpu.predict(videos["clip"], top_k=3)["top_k"]}
+    on_cpu = {e["index"]: e["score"] for e in classifier.predict(videos["clip"], top_k=3)["top_k"]}
+    assert [on_gpu[i] for i in range(3)] == pytest.approx([on_cpu[i] for i in range(3)], abs=0.02)
