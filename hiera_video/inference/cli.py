@@ -107,6 +107,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error(f"--opts takes KEY VALUE pairs, got {len(args.opts)} words")
     try:
         videos = find_videos(args.videos)
+        if args.output_video and len(videos) > 1 and os.path.splitext(args.output_video)[1]:
+            raise ValueError(f"--output-video {args.output_video}: for {len(videos)} videos give a folder, "
+                             "not a file name")
         classifier = _load(args)
     except (OSError, ValueError, RuntimeError) as error:  # checkpoint, config and label errors explain themselves
         print(f"error: {error}", file=sys.stderr)

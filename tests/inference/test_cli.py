@@ -102,6 +102,8 @@ def test_unusable_checkpoints_and_arguments_exit_with_status_2(official_checkpoi
     assert "--model" in capsys.readouterr().err
     assert main([videos["clip"], "--checkpoint", "/nonexistent.pyth"]) == 2
     assert "does not exist" in capsys.readouterr().err
+    assert main([videos["clip"], videos["short"], "--checkpoint", official_checkpoint, "--output-video", "x.mp4"]) == 2
+    assert "give a folder" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
         main([videos["clip"], "--checkpoint", official_checkpoint, "--views", "5"])
     assert exit_info.value.code == 2

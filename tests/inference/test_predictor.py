@@ -166,3 +166,13 @@ def test_on_a_gpu_autocast_predicts_like_the_cpu(toolkit_checkpoint, classifier,
     on_gpu = {e["index"]: e["score"] for e in gpu.predict(videos["clip"], top_k=3)["top_k"]}
     on_cpu = {e["index"]: e["score"] for e in classifier.predict(videos["clip"], top_k=3)["top_k"]}
     assert [on_gpu[i] for i in range(3)] == pytest.approx([on_cpu[i] for i in range(3)], abs=0.02)
+
+
+def test_a_stored_config_this_version_cannot_read_asks_for_cfg(official_checkpoint, tmp_path):
+    state = torch.load(official_checkpoint, weights_only=True)["model_state"]
+    path = tmp_path / "from_another_version.pyth"
+    torch.save({"model_state": state, "cfg": tiny_cfg().dump() + "DATA_EXTRA_KEY: 1\n", "class_names": CLASS_NAMES},
+               path)
+    with pytest.raises(ValueError, match=r"the config stored in .*from_another_version.pyth.*DATA_EXTRA_KEY"
+                                         r"(.|\n)*--cfg FILE"):
+        VideoClassifier.from_checkpoint(str(path))
