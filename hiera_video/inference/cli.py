@@ -1,5 +1,9 @@
 """``tools/predict.py``: classify video files with a trained or downloaded Hiera checkpoint.
 
+Prints one top-k table per video (and per window with ``--window``); ``--json`` writes the records of
+:mod:`hiera_video.inference.predictor`, with ``output_video`` added where ``--output-video`` wrote one.
+A progress bar shows on a terminal when there are several videos.
+
 Exit status: 0 when every video was predicted, 1 when some failed (they are listed; the others are still
 predicted and written), 2 for bad arguments or a checkpoint / config / label file that cannot be used.
 """
@@ -116,7 +120,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     records = classifier.predict_many(videos, top_k=args.top_k, views=args.views, window=args.window,
                                       num_workers=args.workers if len(videos) > 1 else 0,
-                                      progress=len(videos) > 1)
+                                      progress=len(videos) > 1 and sys.stderr.isatty())
     overlay_failures = write_overlays(records, args.output_video, min(args.top_k, 5)) if args.output_video else 0
     print(format_results(records))
     if args.json:
