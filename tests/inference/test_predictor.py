@@ -176,3 +176,16 @@ def test_a_stored_config_this_version_cannot_read_asks_for_cfg(official_checkpoi
     with pytest.raises(ValueError, match=r"the config stored in .*from_another_version.pyth.*DATA_EXTRA_KEY"
                                          r"(.|\n)*--cfg FILE"):
         VideoClassifier.from_checkpoint(str(path))
+
+
+def test_variable_frame_rate_windows_use_the_frames_shown_at_their_times(tmp_path):
+    from tests.datasets.conftest import write_variable_rate_video
+
+    # 1 s of red at 60 fps (short frames), then 1 s of blue at 15 fps: 75 frames, 2 s.
+    frames = torch.cat([coloured_frames([(255, 0, 0)], 1, fps=60), coloured_frames([(0, 0, 255)], 1, fps=15)])
+    path = tmp_path / "vfr.mp4"
+    write_variable_rate_video(path, frames, [16] * 60 + [67] * 15)
+    colour = VideoClassifier(MeanColourClassifier(), tiny_cfg(), CLASS_NAMES, device="cpu")
+    result = colour.predict(str(path), top_k=1, window=1.0)
+    assert result["num_frames"] == 75
+    assert [w["top_k"][0]["label"] for w in result["windows"]] == ["red", "blue"]
