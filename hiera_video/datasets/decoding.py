@@ -27,9 +27,11 @@ constant-frame-rate H.264 all backends return the same frames (tested).
 
 Watchdog: a decoder can hang (a stalled network mount, a FIFO, a pathological file). Threads cannot be
 killed, so ``open_video(path, timeout=seconds)`` runs the reader in a helper subprocess
-(:class:`DecodeServer`, one per process and thread, also inside DataLoader workers, which may not fork children with
-``multiprocessing``) and kills it when a request exceeds the timeout; the video then fails with
-``VideoDecodeError(path, "timed out ...")`` and the next video starts a fresh helper.
+(:class:`DecodeServer`, one per process and thread, also inside DataLoader workers, which may not fork
+children with ``multiprocessing``) and kills it when a request exceeds the timeout; the video then fails
+with ``VideoDecodeError(path, "timed out ...")`` and the next video starts a fresh helper. The helper
+imports NumPy and PyAV only (about 25 MB of private memory, not torch's 300 MB); frames come back as
+arrays through a pipe.
 """
 from __future__ import annotations
 
@@ -42,10 +44,12 @@ import subprocess
 import sys
 import threading
 from bisect import bisect_right
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 BACKENDS = ("pyav", "decord", "torchcodec")
 
@@ -121,6 +125,12 @@ class VideoReader:
         long side computed as torchvision's ``resize`` does), during decoding with PyAV (so HD video never
         sits in memory at full size) and right after it with the other backends.
         """
+        import torch
+
+        return torch.from_numpy(self.get_frames_array(indices, short_side))
+
+    def get_frames_array(self, indices: Sequence[int], short_side: Optional[int] = None) -> np.ndarray:
+        """:meth:`get_frames` as a NumPy array (the decode helper process runs without torch)."""
         indices = [int(i) for i in indices]
         if not indices:
             raise ValueError(f"{self.path}: get_frames needs at least one index")
@@ -132,7 +142,7 @@ class VideoReader:
         position = {index: row for row, index in enumerate(unique)}
         return decoded[[position[i] for i in indices]]
 
-    def _read_frames(self, sorted_unique_indices: list[int], short_side: Optional[int]) -> torch.Tensor:
+    def _read_frames(self, sorted_unique_indices: list[int], short_side: Optional[int]) -> np.ndarray:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -154,15 +164,17 @@ def scaled_size(height: int, width: int, short_side: Optional[int]) -> tuple[int
     return int(short_side * height / width), short_side
 
 
-def downscale(frames: torch.Tensor, short_side: Optional[int]) -> torch.Tensor:
+def downscale(frames: np.ndarray, short_side: Optional[int]) -> np.ndarray:
     """uint8 ``[T, H, W, C]`` scaled down to ``short_side`` (area averaging, like PyAV's ``AREA``); unchanged
     if already smaller."""
     height, width = scaled_size(frames.shape[1], frames.shape[2], short_side)
     if (height, width) == tuple(frames.shape[1:3]):
         return frames
-    channels_first = frames.permute(0, 3, 1, 2).float()  # [T, H, W, C] -> [T, C, H, W]
+    import torch
+
+    channels_first = torch.from_numpy(frames).permute(0, 3, 1, 2).float()  # [T, H, W, C] -> [T, C, H, W]
     resized = torch.nn.functional.interpolate(channels_first, size=(height, width), mode="area")
-    return resized.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()  # -> [T, h, w, C]
+    return resized.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()  # -> [T, h, w, C]
 
 
 def _check_file(path: str) -> None:
@@ -269,7 +281,7 @@ class PyAVReader(VideoReader):
             return (self.num_frames - 1) / float(self.frame_times[-1])
         raise VideoDecodeError(self.path, "frame rate unknown (no rate in the stream, no timestamps)")
 
-    def _read_frames(self, sorted_unique_indices: list[int], short_side: Optional[int]) -> torch.Tensor:
+    def _read_frames(self, sorted_unique_indices: list[int], short_side: Optional[int]) -> np.ndarray:
         import av
 
         wanted = {self._pts[i]: i for i in sorted_unique_indices}
@@ -289,7 +301,7 @@ class PyAVReader(VideoReader):
             raise VideoDecodeError(
                 self.path, f"frames {missing[:5]} of {self.num_frames} could not be decoded (truncated or corrupt)"
             )
-        return torch.from_numpy(np.stack([frames[i] for i in sorted_unique_indices]))
+        return np.stack([frames[i] for i in sorted_unique_indices])
 
     def _seek_groups(self, sorted_indices: list[int]) -> list[list[int]]:
         """Split needed frames into runs decoded after one seek: a new run starts past a later keyframe."""
@@ -373,14 +385,14 @@ class DecordReader(VideoReader):
         self.height, self.width = int(first[0]), int(first[1])
         self.codec = "unknown (decord)"
 
-    def _read_frames(self, sorted_unique_indices: list[int], short_side: Optional[int]) -> torch.Tensor:
+    def _read_frames(self, sorted_unique_indices: list[int], short_side: Optional[int]) -> np.ndarray:
         import decord
 
         try:
             batch = self._reader.get_batch(sorted_unique_indices).asnumpy()  # [T, H, W, C]
         except (decord.DECORDError, RuntimeError) as error:
             raise VideoDecodeError(self.path, f"decoding failed ({error})") from None
-        return downscale(torch.from_numpy(batch), short_side)
+        return downscale(batch, short_side)
 
 
 class TorchCodecReader(VideoReader):
@@ -405,12 +417,12 @@ class TorchCodecReader(VideoReader):
         self.frame_times = np.arange(self.num_frames) / self.fps
         self.codec, self.width, self.height = str(meta.codec), int(meta.width), int(meta.height)
 
-    def _read_frames(self, sorted_unique_indices: list[int], short_side: Optional[int]) -> torch.Tensor:
+    def _read_frames(self, sorted_unique_indices: list[int], short_side: Optional[int]) -> np.ndarray:
         try:
             batch = self._decoder.get_frames_at(indices=sorted_unique_indices).data  # [T, C, H, W]
         except (RuntimeError, ValueError) as error:
             raise VideoDecodeError(self.path, f"decoding failed ({error})") from None
-        return downscale(batch.permute(0, 2, 3, 1).contiguous(), short_side)  # [T, C, H, W] -> [T, H, W, C]
+        return downscale(batch.permute(0, 2, 3, 1).numpy(), short_side)  # [T, C, H, W] -> [T, H, W, C]
 
 
 class FrameListReader(VideoReader):
@@ -428,7 +440,7 @@ class FrameListReader(VideoReader):
         self.frame_times = np.arange(self.num_frames) / self.fps
         self.codec = "images"
 
-    def _read_frames(self, sorted_unique_indices: list[int], short_side: Optional[int]) -> torch.Tensor:
+    def _read_frames(self, sorted_unique_indices: list[int], short_side: Optional[int]) -> np.ndarray:
         from PIL import Image
 
         frames = []
@@ -436,13 +448,12 @@ class FrameListReader(VideoReader):
             frame_path = self.frame_paths[index]
             try:
                 with Image.open(frame_path) as image:
-                    frames.append(torch.from_numpy(np.array(image.convert("RGB"))))  # [H, W, C]
+                    frames.append(np.asarray(image.convert("RGB")))  # [H, W, C]
             except OSError as error:
                 raise VideoDecodeError(self.path, f"frame {frame_path}: {error}") from None
-        try:
-            return downscale(torch.stack(frames), short_side)
-        except RuntimeError:
-            raise VideoDecodeError(self.path, "frames have different sizes") from None
+        if len({frame.shape for frame in frames}) > 1:
+            raise VideoDecodeError(self.path, "frames have different sizes")
+        return downscale(np.stack(frames), short_side)
 
 
 _READERS = {"pyav": PyAVReader, "decord": DecordReader, "torchcodec": TorchCodecReader}
@@ -531,7 +542,7 @@ class DecodeServer:
             env=env,
         )
         self._output_fd = self._process.stdout.fileno()
-        # Start-up (importing torch and PyAV) is not a video's fault: it gets its own, generous limit.
+        # Start-up (importing NumPy and PyAV) is not a video's fault: it gets its own, generous limit.
         ready, _, _ = select.select([self._output_fd], [], [], self.START_TIMEOUT)
         if not ready or _receive(self._process.stdout) != ("ready", None):
             self.stop()
@@ -599,9 +610,8 @@ class WatchdogReader(VideoReader):
     def duration(self, value: float) -> None:
         self._duration = value
 
-    def _read_frames(self, sorted_unique_indices: list[int], short_side: Optional[int]) -> torch.Tensor:
-        frames = self._server.request(("frames", sorted_unique_indices, short_side), self.timeout, self.path)
-        return torch.from_numpy(frames)
+    def _read_frames(self, sorted_unique_indices: list[int], short_side: Optional[int]) -> np.ndarray:
+        return self._server.request(("frames", sorted_unique_indices, short_side), self.timeout, self.path)
 
     def close(self) -> None:
         """Close the file in the helper (a dead helper has nothing left open)."""
@@ -630,7 +640,7 @@ def _serve(commands, answers) -> None:
                 answer = dict(reader.metadata(), frame_times=reader.frame_times)
                 answer.pop("constant_frame_rate")
             elif message[0] == "frames":
-                answer = reader.get_frames(message[1], message[2]).numpy()
+                answer = reader.get_frames_array(message[1], message[2])
             else:
                 if reader is not None:
                     reader.close()
