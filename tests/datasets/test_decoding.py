@@ -1,5 +1,8 @@
 """Decoding: the same frames from every backend, messy files handled, broken files named, hangs bounded."""
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import av
 import pytest
@@ -184,3 +187,10 @@ def test_watchdog_abandons_a_stalled_decode_and_recovers(videos):
         open_video(videos["stalled_fifo.mp4"], timeout=1)
     assert time.monotonic() - start < 20
     assert probe_video(videos["short.mp4"], timeout=30)["num_frames"] == 10
+
+
+def test_the_decode_helper_does_not_import_torch():
+    code = "import sys, hiera_video.datasets.decode_server; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert result.stdout.strip() == "False", "each DataLoader worker's helper would carry torch's memory"
