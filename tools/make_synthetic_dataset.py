@@ -16,7 +16,7 @@ def main() -> None:
     """Parse arguments and write the dataset."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", help="folder to write videos/, train.csv, val.csv, test.csv and labels.txt into")
-    parser.add_argument("--train-per-class", type=int, default=16, help="training videos per class")
+    parser.add_argument("--train-per-class", type=int, default=24, help="training videos per class")
     parser.add_argument("--val-per-class", type=int, default=6, help="validation videos per class")
     parser.add_argument("--test-per-class", type=int, default=6, help="test videos per class")
     parser.add_argument("--seed", type=int, default=0, help="random seed (the same seed writes the same videos)")

@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from hiera_video.config import ConfigError, load_config, parse_args  # noqa: E402
 from hiera_video.engine import run  # noqa: E402
+from hiera_video.engine.preemption import JobPreempted  # noqa: E402
 
 
 def main() -> None:
@@ -26,6 +27,9 @@ def main() -> None:
             metrics = run(load_config(args.cfg_file, args.opts))
     except ConfigError as error:
         sys.exit(f"Config error: {error}")
+    except JobPreempted as stop:
+        print(f"Job {stop}; the checkpoint is saved: run the same command to resume.", file=sys.stderr)
+        sys.exit(0)
     if metrics is not None and os.environ.get("RANK", "0") == "0":
         summary = {k: metrics[k] for k in ("top1", "top5", "mean_class_acc", "num_videos", "num_failed")}
         print(json.dumps(summary, indent=2))

@@ -30,8 +30,10 @@ def mae_reconstruction_grid(model: torch.nn.Module, clips: torch.Tensor, mask_ra
     out = model.reconstruct(clips, mask_ratio=mask_ratio)
     rows = []
     for target, pasted, hidden in zip(out["target"], out["pasted"], out["pixel_mask"]):
-        masked = target * (1 - hidden) + _MASKED_GREY * hidden
-        rows += [_to_pixels(target, mean, std), _to_pixels(masked, mean, std), _to_pixels(pasted, mean, std)]
+        target_pixels = _to_pixels(target, mean, std)
+        hidden = hidden.transpose(0, 1)  # [1, T, H, W] -> [T, 1, H, W], like the pixels
+        masked_pixels = target_pixels * (1 - hidden) + _MASKED_GREY * hidden
+        rows += [target_pixels, masked_pixels, _to_pixels(pasted, mean, std)]
     frames_per_row = rows[0].shape[0]
     return make_grid(torch.cat(rows), nrow=frames_per_row, padding=2, pad_value=1.0)
 

@@ -69,13 +69,13 @@ def make_motion_dataset(
 ) -> Path:
     """Write videos and ``{split}.csv`` lists (``videos/<split>/<class>_<n>.mp4 label``) under ``out_dir``.
 
-    ``videos_per_class`` maps split name to the number of videos per class (default train 16, val 6,
+    ``videos_per_class`` maps split name to the number of videos per class (default train 24, val 6,
     test 6). Returns ``out_dir``; paths in the lists are relative to it (set DATA.PATH_PREFIX to it).
     """
     from hiera_video.datasets.synthetic import write_video
 
     out_dir = Path(out_dir)
-    videos_per_class = videos_per_class or {"train": 16, "val": 6, "test": 6}
+    videos_per_class = videos_per_class or {"train": 24, "val": 6, "test": 6}
     rng = np.random.default_rng(seed)
     for split, count in videos_per_class.items():
         (out_dir / "videos" / split).mkdir(parents=True, exist_ok=True)
