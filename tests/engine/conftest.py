@@ -8,14 +8,14 @@ from tests.engine.fakes import MovingSquares
 def fake_data(monkeypatch):
     """Route the engine's datasets to MovingSquares (16 training videos, 12 test videos with 3 views).
 
-    Returns the settings dict, which a test may change before running: ``failing`` (test indices that
-    fail to decode), ``train_size``, ``test_size``, ``augment`` (random noise on training clips).
+    Returns the settings dict, which a test may change before running: ``failing`` (indices that fail
+    to decode: test items carry an error, training items report a replacement), ``train_size``, ``test_size``, ``augment`` (random noise on training clips).
     """
     settings = {"failing": (), "train_size": 16, "test_size": 12, "augment": True}
 
     def build(cfg, split):
         if split == "train":
-            return MovingSquares(settings["train_size"], "train", augment=settings["augment"])
+            return MovingSquares(settings["train_size"], "train", failing=settings["failing"], augment=settings["augment"])
         views = cfg.TEST.NUM_ENSEMBLE_VIEWS * cfg.TEST.NUM_SPATIAL_CROPS
         return MovingSquares(settings["test_size"], split, views, settings["failing"])
 

@@ -33,6 +33,7 @@ class MovingSquares(Dataset):
 
     def __init__(self, size: int, split: str, num_views: int = 1, failing: tuple[int, ...] = (), augment: bool = True):
         self.size, self.split, self.num_views, self.failing, self.augment = size, split, num_views, failing, augment
+        # In training, items of failing indices report a replaced video (the dataset substituted another).
         self.video_paths = [f"video_{i}.mp4" for i in range(size)]
         self.class_names = ["right", "left", "down", "up"]
 
@@ -44,7 +45,8 @@ class MovingSquares(Dataset):
         clip = moving_square_clip(label, torch.Generator().manual_seed(index))
         if self.split == "train":
             noise = 0.05 * torch.randn(clip.shape) if self.augment else 0.0
-            return {"clip": clip + noise, "label": label, "index": index, "replaced": []}
+            replaced = [(self.video_paths[index], "moov atom not found")] if index in self.failing else []
+            return {"clip": clip + noise, "label": label, "index": index, "replaced": replaced}
         if index in self.failing:
             return {"views": torch.empty(0), "label": label, "index": index, "path": self.video_paths[index],
                     "error": "moov atom not found"}

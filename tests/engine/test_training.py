@@ -91,9 +91,9 @@ def test_gradient_accumulation_matches_one_large_batch(tmp_path, fake_data):
     assert all(torch.allclose(whole[k], accumulated[k], atol=1e-5) for k in whole)
 
 
-def test_bf16_training_on_cpu_runs_with_clipping(tmp_path, fake_data):
+def test_bf16_training_on_cpu_runs_with_clipping_and_activation_checkpointing(tmp_path, fake_data):
     run(tiny_cfg(tmp_path, "TEST.ENABLE", "False", "SOLVER.MAX_EPOCH", "1", "TRAIN.MIXED_PRECISION", "bf16",
-                 "SOLVER.CLIP_GRAD_L2NORM", "1.0"))
+                 "SOLVER.CLIP_GRAD_L2NORM", "1.0", "MODEL.ACT_CHECKPOINT", "True"))
     weights = final_weights(tmp_path)
     assert all(torch.isfinite(w).all() for w in weights.values())
 
@@ -101,3 +101,22 @@ def test_bf16_training_on_cpu_runs_with_clipping(tmp_path, fake_data):
 def test_a_diverging_loss_stops_with_advice(tmp_path, fake_data):
     with pytest.raises(FloatingPointError, match="SOLVER.BASE_LR"):
         run(tiny_cfg(tmp_path, "TEST.ENABLE", "False", "SOLVER.BASE_LR", "1e30", "SOLVER.WARMUP_EPOCHS", "0.0"))
+
+
+def test_too_many_failed_training_videos_stop_the_job(tmp_path, fake_data):
+    from hiera_video.datasets import TooManyFailedVideos
+
+    fake_data["failing"] = (0, 4, 8, 12)  # a quarter of the 16 videos
+    with pytest.raises(TooManyFailedVideos, match="MAX_FAILED_FRACTION"):
+        run(tiny_cfg(tmp_path / "strict", "TEST.ENABLE", "False", "SOLVER.MAX_EPOCH", "1"))
+    run(tiny_cfg(tmp_path / "lenient", "TEST.ENABLE", "False", "SOLVER.MAX_EPOCH", "1",
+                 "TRAIN.MAX_FAILED_FRACTION", "0.5"))
+    assert "4 of 16 videos failed to decode" in (tmp_path / "lenient" / "log.txt").read_text()
+
+
+def test_validation_every_eval_period_is_logged(tmp_path, fake_data):
+    run(tiny_cfg(tmp_path, "TEST.ENABLE", "False", "SOLVER.MAX_EPOCH", "2", "TRAIN.EVAL_PERIOD", "1"))
+    validations = [r for r in read_stats(tmp_path) if r["mode"] == "val"]
+    assert [r["epoch"] for r in validations] == [1, 2]
+    assert all(0.0 <= r["top1"] <= 100.0 and r["num_evaluated"] == 12 for r in validations)
+    assert json.loads((tmp_path / "val" / "metrics.json").read_text())["num_videos"] == 12
