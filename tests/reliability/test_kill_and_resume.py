@@ -1,0 +1,93 @@
+"""Kill and resume: a job SIGKILLed mid-iteration or mid-checkpoint-write, or whose newest checkpoint is
+truncated, resumes with TRAIN.AUTO_RESUME and ends with the weights of an uninterrupted run."""
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from hiera_video.engine import find_latest_checkpoint
+
+WORKER = Path(__file__).with_name("train_worker.py")
+REPO = WORKER.parents[2]
+# 3 epochs of 4 iterations; drop path draws from the global generator, like the augmentation noise.
+JOB_OPTS = ["SOLVER.MAX_EPOCH", "3", "MODEL.DROP_PATH_RATE", "0.1"]
+
+
+def run_worker(output_dir: Path, timeout: float = 120, **hooks: int) -> subprocess.CompletedProcess:
+    """Run the tiny training job in a fresh process with the given kill hooks (see train_worker.py)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", **{k: str(v) for k, v in hooks.items()}}
+    return subprocess.run([sys.executable, str(WORKER), str(output_dir), *JOB_OPTS], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def final_weights(output_dir: Path) -> dict:
+    """The model state of the newest checkpoint of a job."""
+    return torch.load(find_latest_checkpoint(output_dir), weights_only=True)["model_state"]
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    different = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
+
+
+def checkpoint_names(output_dir: Path) -> list[str]:
+    return sorted(p.name for p in (output_dir / "checkpoints").iterdir())
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> dict:
+    """Final weights of the job run without interruption."""
+    output_dir = tmp_path_factory.mktemp("straight")
+    result = run_worker(output_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert checkpoint_names(output_dir) == [f"checkpoint_epoch_0000{i}.pyth" for i in (1, 2, 3)]
+    return final_weights(output_dir)
+
+
+def test_sigkill_during_an_iteration_then_auto_resume_gives_the_same_weights(uninterrupted, tmp_path):
+    killed = run_worker(tmp_path, KILL_AT_STEP=7)  # epoch 2, iteration 3
+    assert killed.returncode == -signal.SIGKILL
+    assert checkpoint_names(tmp_path) == ["checkpoint_epoch_00001.pyth"]
+    resumed = run_worker(tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Resuming from" in resumed.stderr and "checkpoint_epoch_00001.pyth" in resumed.stderr
+    assert_same_weights(final_weights(tmp_path), uninterrupted)
+
+
+def test_sigkill_while_writing_a_checkpoint_keeps_the_previous_one_as_latest(uninterrupted, tmp_path):
+    killed = run_worker(tmp_path, KILL_IN_CHECKPOINT_WRITE=2)  # half of checkpoint_epoch_00002 written
+    assert killed.returncode == -signal.SIGKILL
+    files = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert "checkpoint_epoch_00002.pyth" not in files and any(name.endswith(".tmp") for name in files)
+    assert find_latest_checkpoint(tmp_path).name == "checkpoint_epoch_00001.pyth"
+    resumed = run_worker(tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert_same_weights(final_weights(tmp_path), uninterrupted)
+
+
+def test_a_truncated_latest_checkpoint_is_reported_and_the_previous_one_is_used(uninterrupted, tmp_path):
+    killed = run_worker(tmp_path, KILL_AT_STEP=11)  # epoch 3, after checkpoints 1 and 2
+    assert killed.returncode == -signal.SIGKILL
+    latest = tmp_path / "checkpoints" / "checkpoint_epoch_00002.pyth"
+    latest.write_bytes(latest.read_bytes()[: latest.stat().st_size // 3])  # e.g. a full disk or a bad copy
+    resumed = run_worker(tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Cannot resume from" in resumed.stderr and "checkpoint_epoch_00002.pyth" in resumed.stderr
+    assert "Resuming from" in resumed.stderr and "checkpoint_epoch_00001.pyth (epoch 2" in resumed.stderr
+    assert_same_weights(final_weights(tmp_path), uninterrupted)
+
+
+def test_resume_refuses_when_no_checkpoint_loads_and_says_what_to_do(tmp_path):
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    (folder / "checkpoint_epoch_00001.pyth").write_bytes(b"\x00" * 100)
+    (folder / "checkpoint_epoch_00002.pyth").write_bytes(os.urandom(1000))
+    result = run_worker(tmp_path)
+    assert result.returncode != 0
+    assert "No checkpoint in" in result.stderr and "checkpoint_epoch_00001.pyth" in result.stderr
+    assert "TRAIN.AUTO_RESUME False" in result.stderr

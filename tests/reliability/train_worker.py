@@ -1,0 +1,87 @@
+"""A tiny training job through ``tools/run_net.py`` that can be killed at a chosen point, for the
+reliability tests.
+
+Usage: ``python tests/reliability/train_worker.py OUTPUT_DIR [KEY VALUE ...]``. Data is MovingSquares
+(:mod:`tests.engine.fakes`, 16 training videos, augmentation from the global generator). Environment:
+
+- ``KILL_AT_STEP=N``: SIGKILL this process when the N-th training step starts (1-based, over the run).
+- ``KILL_IN_CHECKPOINT_WRITE=N``: during the N-th checkpoint write, SIGKILL this process once half of
+  the bytes are in the temporary file.
+- ``SIGTERM_AT_STEP=N``: send SIGTERM to this process in the middle of the N-th training step.
+- ``NUM_WORKERS=N``: DataLoader workers (default 0).
+"""
+import io
+import os
+import runpy
+import signal
+import sys
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+import hiera_video.engine.tasks as tasks  # noqa: E402
+from hiera_video.engine import data as engine_data  # noqa: E402
+from tests.engine.fakes import TINY_OPTS, MovingSquares  # noqa: E402
+
+
+def env_int(name: str) -> int:
+    """An integer environment variable (0 when unset)."""
+    return int(os.environ.get(name, "0"))
+
+
+def install_step_hooks(kill_at: int, sigterm_at: int) -> None:
+    """Wrap the classification step to SIGKILL or SIGTERM this process at chosen steps."""
+    original_step = tasks.ClassificationTask.training_step
+    calls = {"n": 0}
+
+    def hooked_step(self, *args):
+        calls["n"] += 1
+        if calls["n"] == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        loss, stats = original_step(self, *args)
+        if calls["n"] == sigterm_at:
+            os.kill(os.getpid(), signal.SIGTERM)  # arrives mid-iteration: before backward and the step
+        return loss, stats
+
+    tasks.ClassificationTask.training_step = hooked_step
+
+
+def install_checkpoint_write_hook(kill_in_write: int) -> None:
+    """Make the N-th checkpoint write die by SIGKILL half-way through its bytes."""
+    original_save = torch.save
+    calls = {"n": 0}
+
+    def half_written_save(obj, f, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] != kill_in_write:
+            return original_save(obj, f, *args, **kwargs)
+        buffer = io.BytesIO()
+        original_save(obj, buffer)
+        data = buffer.getvalue()
+        f.write(data[: len(data) // 2])
+        f.flush()
+        os.fsync(f.fileno())
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    torch.save = half_written_save  # in this job only checkpoint writes call torch.save
+
+
+def main() -> None:
+    """Route the engine to MovingSquares, install the requested hooks and run tools/run_net.py."""
+    output_dir, *opts = sys.argv[1:]
+    engine_data._build_dataset = lambda cfg, split: MovingSquares(16, split)
+    install_step_hooks(env_int("KILL_AT_STEP"), env_int("SIGTERM_AT_STEP"))
+    if env_int("KILL_IN_CHECKPOINT_WRITE"):
+        install_checkpoint_write_hook(env_int("KILL_IN_CHECKPOINT_WRITE"))
+    config = Path(output_dir).with_suffix(".yaml")
+    config.write_text("TEST:\n  ENABLE: False\n", encoding="utf-8")
+    sys.argv = ["run_net.py", "--cfg", str(config), *TINY_OPTS, "OUTPUT_DIR", output_dir,
+                "DATA_LOADER.NUM_WORKERS", str(env_int("NUM_WORKERS")), *opts]
+    runpy.run_path(str(REPO / "tools" / "run_net.py"), run_name="__main__")
+
+
+if __name__ == "__main__":
+    main()
