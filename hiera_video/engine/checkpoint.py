@@ -16,6 +16,8 @@ from typing import Any, Optional
 
 import torch
 
+from .logging import get_logger
+
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint_epoch_(\d{5})\.pyth$")
 
 
@@ -73,16 +75,23 @@ def save_checkpoint(
     scaler: Optional[torch.amp.GradScaler],
     cfg_yaml: str,
     class_names: Optional[list[str]] = None,
+    resume_state: Optional[dict] = None,
 ) -> Path:
-    """Write the checkpoint after 0-based ``epoch`` finished; return its path."""
+    """Write the checkpoint after 0-based ``epoch`` finished; return its path.
+
+    A preempted job passes ``resume_state`` (see :mod:`hiera_video.engine.preemption`) with ``epoch`` =
+    the epoch in progress: the file is named after that epoch but records ``epoch - 1`` as finished.
+    """
     state = {
-        "epoch": epoch,
+        "epoch": epoch if resume_state is None else epoch - 1,
         "model_state": unwrap_model(model).state_dict(),
         "optimizer_state": optimizer.state_dict(),
         "scaler_state": scaler.state_dict() if scaler is not None else None,
         "cfg": cfg_yaml,
         "class_names": list(class_names) if class_names else None,
     }
+    if resume_state is not None:
+        state["resume_state"] = resume_state
     path = checkpoint_path(output_dir, epoch + 1)
     atomic_torch_save(state, path)
     return path
@@ -95,7 +104,14 @@ def load_training_checkpoint(
     scaler: Optional[torch.amp.GradScaler] = None,
 ) -> int:
     """Restore model, optimizer and scaler from a toolkit checkpoint; return the next epoch to run."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    return _restore_training_state(torch.load(path, map_location="cpu", weights_only=True), path, model,
+                                   optimizer, scaler)
+
+
+def _restore_training_state(state: Any, path: str | os.PathLike, model: torch.nn.Module,
+                            optimizer: Optional[torch.optim.Optimizer],
+                            scaler: Optional[torch.amp.GradScaler]) -> int:
+    """Load a checkpoint's ``state`` into model, optimizer and scaler; return the next epoch to run."""
     if not isinstance(state, dict) or "model_state" not in state or "epoch" not in state:
         raise ValueError(
             f"{path} is not a hiera-video training checkpoint (no 'model_state'/'epoch'); to initialize "
@@ -107,3 +123,35 @@ def load_training_checkpoint(
     if scaler is not None and state.get("scaler_state") is not None:
         scaler.load_state_dict(state["scaler_state"])
     return int(state["epoch"]) + 1
+
+
+def resume_from_latest_good_checkpoint(
+    output_dir: str,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: Optional[torch.amp.GradScaler] = None,
+) -> tuple[Path, int, Optional[dict]]:
+    """Restore the newest checkpoint of ``output_dir`` that loads; return (path, next epoch, resume state).
+
+    A checkpoint that fails to load (truncated by a full disk, corrupted, written by another model) is
+    reported with its error and the previous one is tried; a ``ValueError`` lists them all when none loads.
+    """
+    folder = checkpoint_dir(output_dir)
+    candidates = sorted(
+        (folder / name for name in os.listdir(folder) if CHECKPOINT_PATTERN.match(name)), reverse=True
+    ) if folder.is_dir() else []
+    problems = []
+    for path in candidates:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            next_epoch = _restore_training_state(state, path, model, optimizer, scaler)
+        except Exception as error:  # any unreadable file: report it and fall back to the previous one
+            problems.append(f"{path}: {type(error).__name__}: {error}")
+            get_logger().error("Cannot resume from %s (%s: %s); trying the previous checkpoint.",
+                               path, type(error).__name__, str(error).splitlines()[0] if str(error) else "")
+            continue
+        return path, next_epoch, state.get("resume_state")
+    raise ValueError(
+        f"No checkpoint in {folder} can be loaded to resume:\n" + "\n".join(problems)
+        + "\nMove the broken files away to start over, or set TRAIN.AUTO_RESUME False."
+    )
