@@ -17,13 +17,14 @@ from torch.nn.parallel import DistributedDataParallel
 
 from hiera_video.datasets.clip_dataset import FailureTracker
 
-from .checkpoint import find_latest_checkpoint, load_training_checkpoint, save_checkpoint, unwrap_model
+from .checkpoint import find_latest_checkpoint, resume_from_latest_good_checkpoint, save_checkpoint, unwrap_model
 from .data import build_train_loader, seed_everything
-from .distributed import DistributedContext, all_reduce_mean, barrier
+from .distributed import DistributedContext, all_gather_objects, all_reduce_mean, barrier
 from .logging import StatsWriter, get_logger, progress
 from .meters import AverageMeter
 from .optim import WarmupCosineSchedule, build_optimizer
 from .precision import autocast_context, build_grad_scaler
+from .preemption import JobPreempted, PreemptionGuard, capture_rng_state, restore_rng_state, resume_position
 from .tasks import Task, clips_in_batch, get_task
 
 def epoch_seed(base_seed: int, epoch: int, rank: int) -> int:
@@ -54,21 +55,32 @@ def train_one_epoch(
     ctx: DistributedContext,
     stats: StatsWriter,
     failures: FailureTracker,
+    preemption: Optional[PreemptionGuard] = None,
+    resume_state: Optional[dict] = None,
 ) -> dict:
     """One pass over ``loader``; returns the epoch's mean loss, last lr and throughput.
 
     Videos the dataset replaced because they failed to decode go to ``failures``, which stops the job
-    past TRAIN.MAX_FAILED_FRACTION.
+    past TRAIN.MAX_FAILED_FRACTION. A ``resume_state`` of this epoch (from a preempted run) skips the
+    iterations already done and restores the random generators; a stop asked through ``preemption`` raises
+    JobPreempted after the next optimizer step.
     """
     model.train()
     accum_steps = cfg.TRAIN.ACCUM_STEPS
     num_iters = len(loader)
+    first_iter = resume_position(resume_state, epoch)
+    if first_iter:
+        loader.sampler.skip_next_pass(first_iter * loader.batch_size)
     loss_meter, top1_meter = AverageMeter(), AverageMeter()
     lr = schedule.apply(optimizer, epoch)
     start = time.perf_counter()
     clips_seen = 0
-    bar = progress(loader, ctx.is_main, desc=f"epoch {epoch + 1}/{cfg.SOLVER.MAX_EPOCH}", total=num_iters)
-    for it, batch in enumerate(bar):
+    batches = iter(loader)  # draws the loader workers' seed from the generators seeded for this epoch
+    if first_iter and ctx.rank < len(resume_state["rng"]):
+        restore_rng_state(resume_state["rng"][ctx.rank])
+    bar = progress(batches, ctx.is_main, desc=f"epoch {epoch + 1}/{cfg.SOLVER.MAX_EPOCH}", total=num_iters,
+                   initial=first_iter)
+    for it, batch in enumerate(bar, start=first_iter):
         if it % accum_steps == 0:
             lr = schedule.apply(optimizer, epoch + it / num_iters)
         steps_now = (it + 1) % accum_steps == 0 or it + 1 == num_iters
@@ -111,6 +123,8 @@ def train_one_epoch(
                 eta = (num_iters - it - 1) * (time.perf_counter() - start) / (it + 1)
                 get_logger().info("epoch %d iter %d/%d loss %.4f lr %.3e %.1f clips/s eta %.0fs",
                                   epoch + 1, it + 1, num_iters, loss.item(), lr, clips_per_s, eta)
+        if steps_now and it + 1 < num_iters and preemption is not None and preemption.should_stop():
+            raise JobPreempted(epoch, it + 1)
     summary = {"loss": all_reduce_mean(torch.tensor(loss_meter.mean)).item(), "lr": lr,
                "clips_per_s": clips_seen / (time.perf_counter() - start)}
     if top1_meter.count:
@@ -139,6 +153,19 @@ def _validate(task: Task, model: torch.nn.Module, ctx: DistributedContext, stats
     get_logger().info("epoch %d validation: %s", epoch + 1, ", ".join(f"{k} {v:.4g}" for k, v in record.items()))
 
 
+def _save_preempted_checkpoint(cfg: CfgNode, ctx: DistributedContext, stop: JobPreempted, model: torch.nn.Module,
+                               optimizer: torch.optim.Optimizer, scaler: Optional[torch.amp.GradScaler],
+                               class_names: Optional[list[str]]) -> None:
+    """Write the mid-epoch checkpoint of a preempted run (rank 0, with every rank's generators)."""
+    rng_per_rank = all_gather_objects(capture_rng_state())
+    if ctx.is_main:
+        resume_state = {"epoch": stop.epoch, "iteration": stop.iterations, "rng": rng_per_rank}
+        path = save_checkpoint(cfg.OUTPUT_DIR, stop.epoch, model, optimizer, scaler, cfg.dump(), class_names,
+                               resume_state)
+        get_logger().warning("Saved %s (%s); run the same command again to resume.", path, stop)
+    barrier()
+
+
 def train(cfg: CfgNode, ctx: DistributedContext) -> Optional[Path]:
     """Train ``cfg.TASK`` for SOLVER.MAX_EPOCH epochs, resuming when allowed; return the last checkpoint."""
     logger = get_logger()
@@ -147,10 +174,12 @@ def train(cfg: CfgNode, ctx: DistributedContext) -> Optional[Path]:
     model = initialize_model(cfg, task, ctx) if latest is None else task.build_model().to(ctx.device)
     optimizer = build_optimizer(model, cfg)
     scaler = build_grad_scaler(cfg.TRAIN.MIXED_PRECISION, ctx.device)
-    start_epoch = 0
+    start_epoch, resume_state = 0, None
     if latest is not None:
-        start_epoch = load_training_checkpoint(latest, model, optimizer, scaler)
-        logger.info("Resuming from %s (epoch %d)", latest, start_epoch + 1)
+        latest, start_epoch, resume_state = resume_from_latest_good_checkpoint(cfg.OUTPUT_DIR, model, optimizer,
+                                                                               scaler)
+        logger.info("Resuming from %s (epoch %d, iteration %d)", latest, start_epoch + 1,
+                    resume_position(resume_state, start_epoch) + 1)
     if ctx.world_size > 1:
         model = DistributedDataParallel(model, device_ids=[ctx.device] if ctx.device.type == "cuda" else None)
     loader = build_train_loader(cfg, ctx)
@@ -162,23 +191,31 @@ def train(cfg: CfgNode, ctx: DistributedContext) -> Optional[Path]:
                 cfg.MODEL.MODEL_NAME, cfg.TASK, start_epoch + 1, cfg.SOLVER.MAX_EPOCH, ctx.world_size, len(loader))
     last_checkpoint = latest
     try:
-        for epoch in range(start_epoch, cfg.SOLVER.MAX_EPOCH):
-            seed_everything(epoch_seed(cfg.RNG_SEED, epoch, ctx.rank))
-            loader.sampler.set_epoch(epoch)
-            summary = train_one_epoch(cfg, task, model, loader, optimizer, scaler, schedule, epoch, ctx, stats,
-                                      failures)
-            stats.write({"mode": "train_epoch", "epoch": epoch + 1, **summary}, step=epoch + 1)
-            logger.info("epoch %d/%d: %s", epoch + 1, cfg.SOLVER.MAX_EPOCH,
-                        ", ".join(f"{k} {v:.4g}" for k, v in summary.items()))
-            _log_failed_videos(failures, epoch)
-            if (epoch + 1) % cfg.TRAIN.CHECKPOINT_PERIOD == 0 or epoch + 1 == cfg.SOLVER.MAX_EPOCH:
-                if ctx.is_main:
-                    last_checkpoint = save_checkpoint(cfg.OUTPUT_DIR, epoch, model, optimizer, scaler, cfg.dump(),
-                                                      class_names)
-                    logger.info("Saved %s", last_checkpoint)
-                barrier()
-            if _evaluation_due(cfg, task, epoch):
-                _validate(task, model, ctx, stats, epoch)
+        with PreemptionGuard() as preemption:
+            for epoch in range(start_epoch, cfg.SOLVER.MAX_EPOCH):
+                seed_everything(epoch_seed(cfg.RNG_SEED, epoch, ctx.rank))
+                loader.sampler.set_epoch(epoch)
+                try:
+                    summary = train_one_epoch(cfg, task, model, loader, optimizer, scaler, schedule, epoch, ctx,
+                                              stats, failures, preemption, resume_state)
+                except JobPreempted as stop:
+                    _save_preempted_checkpoint(cfg, ctx, stop, model, optimizer, scaler, class_names)
+                    raise
+                stats.write({"mode": "train_epoch", "epoch": epoch + 1, **summary}, step=epoch + 1)
+                logger.info("epoch %d/%d: %s", epoch + 1, cfg.SOLVER.MAX_EPOCH,
+                            ", ".join(f"{k} {v:.4g}" for k, v in summary.items()))
+                _log_failed_videos(failures, epoch)
+                stop_now = preemption.should_stop()  # a preempted job keeps the epoch it just finished
+                if (epoch + 1) % cfg.TRAIN.CHECKPOINT_PERIOD == 0 or epoch + 1 == cfg.SOLVER.MAX_EPOCH or stop_now:
+                    if ctx.is_main:
+                        last_checkpoint = save_checkpoint(cfg.OUTPUT_DIR, epoch, model, optimizer, scaler,
+                                                          cfg.dump(), class_names)
+                        logger.info("Saved %s", last_checkpoint)
+                    barrier()
+                if stop_now:
+                    raise JobPreempted(epoch + 1, 0)
+                if _evaluation_due(cfg, task, epoch):
+                    _validate(task, model, ctx, stats, epoch)
     finally:
         stats.close()
     return last_checkpoint
