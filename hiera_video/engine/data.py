@@ -11,6 +11,7 @@ from fvcore.common.config import CfgNode
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .distributed import DistributedContext
+from .preemption import ResumableDistributedSampler, ignore_sigterm_in_worker
 
 
 def per_process_train_batch(cfg: CfgNode, world_size: int) -> int:
@@ -52,7 +53,7 @@ def build_train_loader(cfg: CfgNode, ctx: DistributedContext) -> DataLoader:
     """Shuffled, sharded training loader; call ``loader.sampler.set_epoch(epoch)`` every epoch."""
     dataset = _build_dataset(cfg, "train")
     batch_size = per_process_train_batch(cfg, ctx.world_size)
-    sampler = DistributedSampler(
+    sampler = ResumableDistributedSampler(
         dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=cfg.RNG_SEED, drop_last=True
     )
     if len(sampler) < batch_size:
@@ -68,6 +69,7 @@ def build_train_loader(cfg: CfgNode, ctx: DistributedContext) -> DataLoader:
         pin_memory=cfg.DATA_LOADER.PIN_MEMORY and ctx.device.type == "cuda",
         drop_last=True,
         collate_fn=getattr(dataset, "collate_fn", _collate_train_batch),
+        worker_init_fn=ignore_sigterm_in_worker,
     )
 
 
