@@ -13,6 +13,9 @@ import torch
 import torch.nn.functional as F
 from fvcore.common.config import CfgNode
 
+from hiera_video.datasets.mixup import MixupCutmix, smooth_one_hot
+from hiera_video.models import create_model, load_checkpoint
+
 from .distributed import DistributedContext
 
 _TASKS: dict[str, type["Task"]] = {}
@@ -93,8 +96,6 @@ class Task(ABC):
 
     def load_pretrained(self, model: torch.nn.Module, path: str) -> None:
         """Initialize ``model`` from a checkpoint of another job (TRAIN.CHECKPOINT_FILE_PATH)."""
-        from hiera_video.models import load_checkpoint
-
         load_checkpoint(model, path)
 
     def evaluate(self, model: torch.nn.Module, ctx: DistributedContext, split: str,
@@ -116,18 +117,14 @@ class ClassificationTask(Task):
 
     def __init__(self, cfg: CfgNode):
         super().__init__(cfg)
-        self.mixup = self._build_mixup(cfg) if cfg.MIXUP.ENABLE else None
-
-    @staticmethod
-    def _build_mixup(cfg: CfgNode) -> Callable:
-        from hiera_video.datasets.mixup import MixupCutmix
-
-        return MixupCutmix.from_cfg(cfg)
+        if cfg.MODEL.LOSS_FUNC not in ("soft_cross_entropy", "cross_entropy"):
+            raise ValueError(f"MODEL.LOSS_FUNC '{cfg.MODEL.LOSS_FUNC}' does not fit TASK classification; use "
+                             "soft_cross_entropy (label smoothing) or cross_entropy.")
+        self.mixup = MixupCutmix.from_cfg(cfg) if cfg.MIXUP.ENABLE else None
+        self.label_smoothing = cfg.MIXUP.LABEL_SMOOTH_VALUE if cfg.MODEL.LOSS_FUNC == "soft_cross_entropy" else 0.0
 
     def build_model(self) -> torch.nn.Module:
         """The classifier ``MODEL.MODEL_NAME`` with HIERA.* overrides, MODEL.NUM_CLASSES outputs."""
-        from hiera_video.models import create_model
-
         cfg = self.cfg
         return create_model(
             cfg.MODEL.MODEL_NAME,
@@ -146,10 +143,7 @@ class ClassificationTask(Task):
         if self.mixup is not None:
             clips, targets = self.mixup(clips, labels)
         else:
-            from hiera_video.datasets.mixup import smooth_one_hot
-
-            smoothing = self.cfg.MIXUP.LABEL_SMOOTH_VALUE if self.cfg.MODEL.LOSS_FUNC == "soft_cross_entropy" else 0.0
-            targets = smooth_one_hot(labels, self.cfg.MODEL.NUM_CLASSES, smoothing)
+            targets = smooth_one_hot(labels, self.cfg.MODEL.NUM_CLASSES, self.label_smoothing)
         logits = model(clips)
         loss = soft_cross_entropy(logits, targets)
         stats = {}
@@ -171,8 +165,6 @@ class MaskedAutoencoderTask(Task):
 
     def build_model(self) -> torch.nn.Module:
         """The MAE model ``mae_`` + MODEL.MODEL_NAME with HIERA.* overrides."""
-        from hiera_video.models import create_model
-
         cfg = self.cfg
         name = cfg.MODEL.MODEL_NAME
         return create_model(
