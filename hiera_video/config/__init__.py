@@ -12,6 +12,7 @@ import argparse
 import ast
 import difflib
 import os
+import sys
 from typing import Any, Iterable, Sequence
 
 import yaml
@@ -271,11 +272,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "tiny Hiera on CPU (needs no download). Overrides apply to every stage (e.g. OUTPUT_DIR).",
     )
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides.")
-    argv = list(argv) if argv is not None else None
-    if argv is None:
-        import sys
-
-        argv = sys.argv[1:]
+    argv = list(sys.argv[1:] if argv is None else argv)
     # PySlowFast's newer CLI puts overrides after --opts; its older one takes them trailing. Accept both.
     before, after = (argv[: argv.index("--opts")], argv[argv.index("--opts") + 1:]) if "--opts" in argv else (argv, [])
     args = parser.parse_args(before)
