@@ -8,6 +8,8 @@ Usage: ``python tests/reliability/train_worker.py OUTPUT_DIR [KEY VALUE ...]``. 
 - ``KILL_IN_CHECKPOINT_WRITE=N``: during the N-th checkpoint write, SIGKILL this process once half of
   the bytes are in the temporary file.
 - ``SIGTERM_AT_STEP=N``: send SIGTERM to this process in the middle of the N-th training step.
+- ``SIGTERM_GROUP_AT_ITEM=N``: a loader worker sends SIGTERM to the whole process group (main process
+  and workers, as schedulers do) while loading its N-th video of the first epoch.
 - ``NUM_WORKERS=N``: DataLoader workers (default 0).
 """
 import io
@@ -69,10 +71,26 @@ def install_checkpoint_write_hook(kill_in_write: int) -> None:
     torch.save = half_written_save  # in this job only checkpoint writes call torch.save
 
 
+class GroupSignallingSquares(MovingSquares):
+    """MovingSquares whose loader worker signals the whole process group at its ``signal_at``-th item."""
+
+    def __init__(self, size: int, split: str, signal_at: int):
+        super().__init__(size, split)
+        self.signal_at, self.items_loaded = signal_at, 0
+
+    def __getitem__(self, index: int) -> dict:
+        self.items_loaded += 1
+        if self.items_loaded == self.signal_at and torch.utils.data.get_worker_info() is not None:
+            os.killpg(os.getpgid(0), signal.SIGTERM)
+        return super().__getitem__(index)
+
+
 def main() -> None:
     """Route the engine to MovingSquares, install the requested hooks and run tools/run_net.py."""
     output_dir, *opts = sys.argv[1:]
-    engine_data._build_dataset = lambda cfg, split: MovingSquares(16, split)
+    group_signal_at = env_int("SIGTERM_GROUP_AT_ITEM")
+    engine_data._build_dataset = lambda cfg, split: (
+        GroupSignallingSquares(16, split, group_signal_at) if group_signal_at else MovingSquares(16, split))
     install_step_hooks(env_int("KILL_AT_STEP"), env_int("SIGTERM_AT_STEP"))
     if env_int("KILL_IN_CHECKPOINT_WRITE"):
         install_checkpoint_write_hook(env_int("KILL_IN_CHECKPOINT_WRITE"))

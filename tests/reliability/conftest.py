@@ -1,0 +1,52 @@
+"""Shared jobs of the reliability tests: the tiny training job of train_worker.py, run in a fresh process."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from hiera_video.engine import find_latest_checkpoint
+
+WORKER = Path(__file__).with_name("train_worker.py")
+REPO = WORKER.parents[2]
+# 3 epochs of 4 iterations; drop path draws from the global generator, like the augmentation noise.
+JOB_OPTS = ["SOLVER.MAX_EPOCH", "3", "MODEL.DROP_PATH_RATE", "0.1"]
+
+
+def run_worker(output_dir: Path, timeout: float = 120, **hooks: int) -> subprocess.CompletedProcess:
+    """Run the tiny training job in a fresh process with the given kill hooks (see train_worker.py)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", **{k: str(v) for k, v in hooks.items()}}
+    # Its own session: a signal to its process group reaches it and its loader workers, not pytest.
+    return subprocess.run([sys.executable, str(WORKER), str(output_dir), *JOB_OPTS], env=env,
+                          capture_output=True, text=True, timeout=timeout, start_new_session=True)
+
+
+def final_weights(output_dir: Path) -> dict:
+    """The model state of the newest checkpoint of a job."""
+    return torch.load(find_latest_checkpoint(output_dir), weights_only=True)["model_state"]
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    """Every tensor of two state dicts is bitwise equal."""
+    assert a.keys() == b.keys()
+    different = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
+
+
+def checkpoint_names(output_dir: Path) -> list[str]:
+    """File names in a job's checkpoint folder, sorted."""
+    return sorted(p.name for p in (output_dir / "checkpoints").iterdir())
+
+
+@pytest.fixture(scope="session")
+def uninterrupted(tmp_path_factory) -> dict:
+    """Final weights of the job run without interruption."""
+    output_dir = tmp_path_factory.mktemp("straight")
+    result = run_worker(output_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert checkpoint_names(output_dir) == [f"checkpoint_epoch_0000{i}.pyth" for i in (1, 2, 3)]
+    return final_weights(output_dir)
+
+
