@@ -39,11 +39,6 @@ def predict_views(model: torch.nn.Module, views: torch.Tensor, clips_per_pass: i
     return torch.cat(probabilities).view(batch, num_views, -1).sum(dim=1)
 
 
-def _batch_failures(batch: dict) -> list[dict[str, Any]]:
-    """The failed videos a test batch reports: [{"index", "path", "error"}]."""
-    return [dict(failure) for failure in batch.get("failed", [])]
-
-
 def evaluate(cfg: CfgNode, model: torch.nn.Module, loader: torch.utils.data.DataLoader,
              ctx: DistributedContext) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Score every video of ``loader`` on every process; return (metrics, per-video predictions).
@@ -55,13 +50,13 @@ def evaluate(cfg: CfgNode, model: torch.nn.Module, loader: torch.utils.data.Data
     scores: dict[int, tuple[torch.Tensor, int]] = {}
     failures: dict[int, dict[str, Any]] = {}
     for batch in progress(loader, ctx.is_main, desc="test"):
-        for failure in _batch_failures(batch):
+        for failure in batch.get("failed", []):  # {"index", "path", "error", "label"}
             failures[int(failure["index"])] = failure
         if len(batch["index"]) == 0:
             continue
         video_scores = predict_views(model, batch["views"], clips_per_pass, cfg.TRAIN.MIXED_PRECISION, ctx.device)
         for index, label, row in zip(batch["index"].tolist(), batch["label"].tolist(), video_scores):
-            scores[index] = (row, label)
+            scores[index] = (row.clone(), label)  # a row of its own: pickling a view sends the whole batch
     # Every process sees its shard; the union over processes keyed by index counts each video once.
     merged_scores: dict[int, tuple[torch.Tensor, int]] = {}
     merged_failures: dict[int, dict[str, Any]] = {}
