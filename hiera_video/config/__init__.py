@@ -237,6 +237,46 @@ def validate_config(cfg: CfgNode) -> None:
         raise ConfigError(f"MAE.MASK_RATIO must be in [0, 1), got {cfg.MAE.MASK_RATIO}.")
     if cfg.TRAIN.CHECKPOINT_PERIOD < 1:
         raise ConfigError(f"TRAIN.CHECKPOINT_PERIOD must be at least 1, got {cfg.TRAIN.CHECKPOINT_PERIOD}.")
+    _check_crop_fits_scales(cfg)
+    _check_input_fits_model(cfg)
+
+
+def _check_crop_fits_scales(cfg: CfgNode) -> None:
+    """Short-side jitter (no DATA.RANDOM_RESIZED_CROP, and always for AVA) must scale to at least the crop."""
+    scales = cfg.DATA.TRAIN_JITTER_SCALES
+    if len(scales) != 2 or not 0 < scales[0] <= scales[1]:
+        raise ConfigError(f"DATA.TRAIN_JITTER_SCALES must be [min, max] short sides with 0 < min <= max, got {scales}.")
+    if (not cfg.DATA.RANDOM_RESIZED_CROP or cfg.TASK == "ava") and cfg.DATA.TRAIN_CROP_SIZE > scales[0]:
+        raise ConfigError(
+            f"DATA.TRAIN_CROP_SIZE {cfg.DATA.TRAIN_CROP_SIZE} is larger than the smallest training scale "
+            f"DATA.TRAIN_JITTER_SCALES[0] {scales[0]}: raise the scales or lower the crop."
+        )
+
+
+def _check_input_fits_model(cfg: CfgNode) -> None:
+    """MODEL.MODEL_NAME must exist, and DATA.NUM_FRAMES / DATA.TRAIN_CROP_SIZE must be multiples of what
+    its patch stride, mask units and pooling (with HIERA.* overrides) need."""
+    from hiera_video.models.hiera import required_input_multiples
+    from hiera_video.models.registry import model_architecture
+
+    try:
+        _, architecture = model_architecture(cfg.MODEL.MODEL_NAME)
+    except ValueError as error:
+        raise ConfigError(f"MODEL.MODEL_NAME: {error}") from None
+    if len(architecture.get("patch_stride", ())) != 3:
+        return  # image models: the model itself explains a video input it cannot take
+    hiera = cfg.HIERA
+    stages = hiera.STAGES or architecture.get("stages", ())
+    multiples = required_input_multiples(hiera.PATCH_STRIDE or architecture["patch_stride"],
+                                         hiera.MASK_UNIT_SIZE or architecture["mask_unit_size"],
+                                         hiera.Q_STRIDE or architecture["q_stride"], len(stages))
+    for key, size, multiple in (("DATA.NUM_FRAMES", cfg.DATA.NUM_FRAMES, multiples[0]),
+                                ("DATA.TRAIN_CROP_SIZE", cfg.DATA.TRAIN_CROP_SIZE, multiples[1])):
+        if size % multiple:
+            raise ConfigError(
+                f"{key} {size} must be a multiple of {multiple} for {cfg.MODEL.MODEL_NAME} (patch stride x "
+                "max(mask unit size, q_stride ^ (stages - 1)), with the HIERA.* overrides)."
+            )
 
 
 def load_config(cfg_file: str | None = None, opts: Iterable[str] = ()) -> CfgNode:
