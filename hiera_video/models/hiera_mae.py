@@ -3,6 +3,9 @@
 ``loss, pred, label, mask = mae(x, mask_ratio=0.9)`` follows the official semantics: ``mask`` is
 [B, num_mask_units] bool with True = kept (visible); ``pred`` and ``label`` are the predictions and the
 per-patch normalized pixel targets of the masked tokens only; the loss is their mean squared error.
+
+Under ``torch.compile`` the boolean selection of kept units (data-dependent shapes) splits the graph at the
+masking steps; the transformer blocks between them compile as usual. The classifier compiles whole.
 """
 import math
 from typing import Dict, Optional, Tuple
