@@ -22,6 +22,7 @@ A malformed file raises :class:`ListFileError` at dataset construction with ``fi
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from dataclasses import dataclass
@@ -38,6 +39,22 @@ class ListFileError(ValueError):
         where = f"{path}:{line}" if line is not None else str(path)
         super().__init__(f"{where}: {problem}")
         self.path, self.line, self.problem = str(path), line, problem
+
+
+def open_text_file(path: str, newline: Optional[str] = None) -> io.StringIO:
+    """The UTF-8 text of ``path`` (a byte-order mark dropped) as a file object (``newline`` as ``open``'s).
+
+    A byte that is not UTF-8 is a :class:`ListFileError` naming its line, not a UnicodeDecodeError.
+    """
+    with open(path, "rb") as handle:
+        data = handle.read()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        problem = f"not UTF-8 text (byte 0x{data[error.start]:02x}); save the file as UTF-8"
+        raise ListFileError(path, line, problem) from None
+    return io.StringIO(text, newline=newline)
 
 
 @dataclass
@@ -75,7 +92,7 @@ def read_path_label_list(
 ) -> list[VideoEntry]:
     """Parse a PySlowFast ``path label`` list into :class:`VideoEntry` items."""
     entries, seen = [], {}
-    with open(list_path, encoding="utf-8") as handle:
+    with open_text_file(list_path) as handle:
         for line_number, line in enumerate(handle, start=1):
             line = line.strip()
             if not line:
@@ -99,7 +116,7 @@ def read_path_label_list(
 
 def is_kinetics_annotation_csv(list_path: str) -> bool:
     """Whether the file starts with the official Kinetics header (``label,youtube_id,...``)."""
-    with open(list_path, encoding="utf-8") as handle:
+    with open_text_file(list_path) as handle:
         header = handle.readline().strip().lower()
     return "youtube_id" in header.split(",")
 
@@ -108,7 +125,7 @@ def read_kinetics_annotations(list_path: str) -> list[dict]:
     """Rows of an official Kinetics CSV as dicts with ``label, youtube_id, time_start, time_end`` (+ line)."""
     required = ("label", "youtube_id", "time_start", "time_end")
     rows = []
-    with open(list_path, encoding="utf-8", newline="") as handle:
+    with open_text_file(list_path, newline="") as handle:
         reader = csv.DictReader(handle)
         missing = [name for name in required if name not in (reader.fieldnames or [])]
         if missing:
@@ -159,16 +176,21 @@ def read_class_names(data_dir: str, num_classes: int) -> list[str]:
     classids = os.path.join(data_dir, "classids.json")
     labels_txt = os.path.join(data_dir, "labels.txt")
     if os.path.isfile(classids):
-        with open(classids, encoding="utf-8") as handle:
-            mapping = json.load(handle)
+        with open_text_file(classids) as handle:
+            try:
+                mapping = json.load(handle)
+            except json.JSONDecodeError as error:
+                raise ListFileError(classids, error.lineno, f"invalid JSON ({error.msg})") from None
+        if not isinstance(mapping, dict):
+            raise ListFileError(classids, None, 'expected a JSON object {"class name": index}')
         names = [str(i) for i in range(num_classes)]
         for name, index in mapping.items():
-            if not 0 <= int(index) < num_classes:
+            if not _is_class_index(index) or not 0 <= int(index) < num_classes:
                 raise ListFileError(classids, None, f"class {name!r} has index {index} outside [0, {num_classes})")
             names[int(index)] = name
         return names
     if os.path.isfile(labels_txt):
-        with open(labels_txt, encoding="utf-8") as handle:
+        with open_text_file(labels_txt) as handle:
             names = [line.strip() for line in handle if line.strip()]
         if len(names) != num_classes:
             raise ListFileError(labels_txt, None, f"{len(names)} names for {num_classes} classes (MODEL.NUM_CLASSES)")
@@ -176,16 +198,23 @@ def read_class_names(data_dir: str, num_classes: int) -> list[str]:
     return [str(i) for i in range(num_classes)]
 
 
+def _is_class_index(value) -> bool:
+    """An int (not a bool) or a string of decimal digits."""
+    return (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, str) and value.isdecimal())
+
+
 def read_ssv2_labels(labels_path: str) -> list[str]:
     """``something-something-v2-labels.json`` (template -> index string) -> class names by index."""
-    with open(labels_path, encoding="utf-8") as handle:
+    with open_text_file(labels_path) as handle:
         try:
             mapping = json.load(handle)
         except json.JSONDecodeError as error:
             raise ListFileError(labels_path, error.lineno, f"invalid JSON ({error.msg})") from None
+    if not isinstance(mapping, dict):
+        raise ListFileError(labels_path, None, 'expected a JSON object {"template": "index"}')
     names = [""] * len(mapping)
     for template, index in mapping.items():
-        if not str(index).isdigit() or not 0 <= int(index) < len(mapping):
+        if not _is_class_index(index) or not 0 <= int(index) < len(mapping):
             raise ListFileError(
                 labels_path, None, f"template {template!r} has index {index!r}, not 0..{len(mapping) - 1}"
             )
@@ -196,16 +225,18 @@ def read_ssv2_labels(labels_path: str) -> list[str]:
 def read_ssv2_annotations(annotations_path: str, class_names: list[str]) -> list[tuple[str, int]]:
     """``-train.json`` / ``-validation.json`` -> ``(video id, label)`` pairs."""
     index_of = {name: i for i, name in enumerate(class_names)}
-    with open(annotations_path, encoding="utf-8") as handle:
+    with open_text_file(annotations_path) as handle:
         try:
             items = json.load(handle)
         except json.JSONDecodeError as error:
             raise ListFileError(annotations_path, error.lineno, f"invalid JSON ({error.msg})") from None
+    if not isinstance(items, list):
+        raise ListFileError(annotations_path, None, "expected a JSON list of {\"id\": ..., \"template\": ...} objects")
     pairs, seen = [], {}
     for position, item in enumerate(items):
         where = f"entry {position}"
-        if "id" not in item or "template" not in item:
-            raise ListFileError(annotations_path, None, f"{where} lacks 'id' or 'template'")
+        if not isinstance(item, dict) or "id" not in item or not isinstance(item.get("template"), str):
+            raise ListFileError(annotations_path, None, f"{where} lacks 'id' or a 'template' string")
         template = item["template"].replace("[", "").replace("]", "")
         if template not in index_of:
             raise ListFileError(
@@ -223,14 +254,14 @@ def read_ssv2_annotations(annotations_path: str, class_names: list[str]) -> list
 
 def is_frame_list(list_path: str) -> bool:
     """Whether the file starts with PySlowFast's frame-list header (``original_vido_id video_id ...``)."""
-    with open(list_path, encoding="utf-8") as handle:
+    with open_text_file(list_path) as handle:
         return handle.readline().split()[:1] == ["original_vido_id"]
 
 
 def read_frame_list(list_path: str, path_prefix: str = "") -> dict[str, list[str]]:
     """PySlowFast frame list -> ``{original_vido_id: [frame paths in list order]}``."""
     videos: dict[str, list[str]] = {}
-    with open(list_path, encoding="utf-8") as handle:
+    with open_text_file(list_path) as handle:
         header = handle.readline().split()
         if header != FRAME_LIST_HEADER:
             raise ListFileError(list_path, 1, f"header {header} is not {' '.join(FRAME_LIST_HEADER)!r}")
