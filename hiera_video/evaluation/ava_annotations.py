@@ -15,6 +15,7 @@ Every malformed line raises :class:`AnnotationFormatError` naming the file and t
 from __future__ import annotations
 
 import csv
+import io
 import re
 from typing import Iterator, NamedTuple
 
@@ -53,6 +54,20 @@ class BoxRow(NamedTuple):
     last_column: float | None
 
 
+def _open_text(path: str) -> io.StringIO:
+    """The UTF-8 text of ``path`` (any iopath location) as a file object; a byte that is not UTF-8 is an
+    :class:`AnnotationFormatError` naming its line."""
+    with g_pathmgr.open(path, "rb") as handle:
+        data = handle.read()
+    try:
+        return io.StringIO(data.decode("utf-8-sig"), newline="")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise AnnotationFormatError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{data[error.start]:02x}); save the file as UTF-8"
+        ) from None
+
+
 def make_image_key(video_id: str, timestamp: int | str) -> str:
     """The evaluator's key of one keyframe: ``"video_id,%04d"`` (e.g. ``"-5KQ66BBWC4,0902"``)."""
     return "%s,%04d" % (video_id, int(timestamp))
@@ -84,13 +99,23 @@ def _parse_fields_slowly(fields: list[str], path: str, line: int) -> tuple:
     return timestamp, x1, y1, x2, y2, action_id, last
 
 
+# Detectors' boxes may poke out of the frame by a rounding error.
+_BOX_TOLERANCE = 0.01
+
+
+def _is_normalized_box(x1: float, y1: float, x2: float, y2: float) -> bool:
+    """Finite corners with x1 <= x2 and y1 <= y2 inside [0, 1] (up to _BOX_TOLERANCE); NaN fails."""
+    low, high = -_BOX_TOLERANCE, 1.0 + _BOX_TOLERANCE
+    return low <= x1 <= x2 <= high and low <= y1 <= y2 <= high
+
+
 def iter_box_rows(path: str) -> Iterator[BoxRow]:
     """Yield the rows of an AVA box CSV (ground truth, predicted boxes or detections), in file order.
 
-    Raises :class:`AnnotationFormatError` (``file:line``) for a row without 7 or 8 columns or with a
-    non-numeric field. Empty lines are skipped.
+    Raises :class:`AnnotationFormatError` (``file:line``) for a row without 7 or 8 columns, with a
+    non-numeric field or with a box that is not normalized. Empty lines are skipped.
     """
-    with g_pathmgr.open(path, "r") as handle:
+    with _open_text(path) as handle:
         reader = csv.reader(handle)
         for fields in reader:
             line = reader.line_num
@@ -109,6 +134,11 @@ def iter_box_rows(path: str) -> Iterator[BoxRow]:
                 last = float(fields[7]) if len(fields) == 8 and fields[7] else None
             except ValueError:
                 timestamp, x1, y1, x2, y2, action_id, last = _parse_fields_slowly(fields, path, line)
+            if not _is_normalized_box(x1, y1, x2, y2):
+                raise AnnotationFormatError(
+                    f"{path}:{line}: box {x1},{y1},{x2},{y2} is not x1 <= x2, y1 <= y2 within [0, 1]; AVA boxes "
+                    "are corners in fractions of the frame width and height"
+                )
             yield BoxRow(line, fields[0], timestamp, x1, y1, x2, y2, action_id, last)
 
 
@@ -117,7 +147,7 @@ def read_exclusions(path: str | None) -> set[str]:
     excluded: set[str] = set()
     if not path:
         return excluded
-    with g_pathmgr.open(path, "r") as handle:
+    with _open_text(path) as handle:
         reader = csv.reader(handle)
         for fields in reader:
             if not fields:
@@ -146,7 +176,7 @@ def read_label_map(path: str) -> dict[int, str]:
     :class:`AnnotationFormatError` for an entry without name or id, a non-integer or non-positive id, an
     id listed twice, or a file without entries.
     """
-    with g_pathmgr.open(path, "r") as handle:
+    with _open_text(path) as handle:
         text = handle.read()
     label_map: dict[int, str] = {}
     for block in _BLOCK.finditer(text):
