@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 
-from hiera_video.datasets.list_files import ListFileError
+from hiera_video.datasets.list_files import ListFileError, open_text_file
 
 
 def read_class_names(path: str | os.PathLike) -> list[str]:
@@ -20,7 +20,7 @@ def read_class_names(path: str | os.PathLike) -> list[str]:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"label file {path} does not exist (--labels: one class name per line, or JSON)")
-    with open(path, encoding="utf-8") as handle:
+    with open_text_file(path) as handle:
         text = handle.read()
     if path.endswith(".json") or text.lstrip()[:1] in ("[", "{"):
         return _names_from_json(path, text)
@@ -62,4 +62,4 @@ def _names_from_json(path: str, text: str) -> list[str]:
 
 
 def _is_index(value) -> bool:
-    return (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, str) and value.isdigit())
+    return (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, str) and value.isdecimal())
