@@ -1,0 +1,167 @@
+"""Fuzz: random rows thrown at every list / annotation parser give entries or our documented errors
+(ListFileError, AnnotationFormatError, each naming the file) and nothing else."""
+import json
+import os
+import tempfile
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hiera_video.datasets.ava import read_keyframe_boxes
+from hiera_video.datasets.list_files import (
+    ListFileError, kinetics_entries, read_class_names, read_frame_list, read_kinetics_annotations,
+    read_path_label_list, read_ssv2_annotations, read_ssv2_labels,
+)
+from hiera_video.evaluation.ava_annotations import (
+    AnnotationFormatError, iter_box_rows, read_exclusions, read_label_map,
+)
+from hiera_video.inference.labels import read_class_names as read_label_file
+
+FUZZ = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+OUR_ERRORS = (ListFileError, AnnotationFormatError)
+
+# Fields a real file might hold, plus the ways they go wrong.
+fields = st.one_of(
+    st.integers(-5, 1000).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.sampled_from(["", " ", "nan", "-1", "0", "1", "80", "81", "1e9", "0.5", "abc", "a b", '"q,uoted"', "é",
+                     "\ufeff", "902", "1798", "x" * 300, "1_0", "+3", "０"]),
+    st.text(max_size=12),
+)
+rows = st.lists(st.lists(fields, min_size=0, max_size=9), min_size=0, max_size=8)
+junk_bytes = st.one_of(st.just(b""), st.binary(max_size=40), st.sampled_from([b"\xff\xfe", b"\x00", b"\xc3("]))
+
+
+def write_rows(folder: str, name: str, table: list[list[str]], separator: str, tail: bytes) -> str:
+    """Write ``table`` joined by ``separator`` (UTF-8), then raw ``tail`` bytes; return the path."""
+    path = os.path.join(folder, name)
+    text = "\n".join(separator.join(row) for row in table)
+    with open(path, "wb") as handle:
+        handle.write(text.encode("utf-8", "surrogatepass") + tail)
+    return path
+
+
+def assert_only_our_errors(parse, path: str):
+    """Run ``parse()``; a failure must be one of our errors and name ``path``. Returns the result or None."""
+    try:
+        return parse()
+    except OUR_ERRORS as error:
+        assert os.path.basename(path) in str(error), f"error does not name the file: {error}"
+        return None
+
+
+@FUZZ
+@given(rows, junk_bytes, st.sampled_from([" ", ",", "\t"]), st.sampled_from([None, 3, 400]))
+def test_path_label_lists(table, tail, separator, num_classes):
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_rows(folder, "train.csv", table, separator, tail)
+        entries = assert_only_our_errors(lambda: read_path_label_list(path, "/data", separator, num_classes), path)
+        for entry in entries or []:
+            assert entry.label >= 0 and (num_classes is None or entry.label < num_classes)
+
+
+@FUZZ
+@given(rows, junk_bytes, st.booleans())
+def test_official_kinetics_csvs(table, tail, with_header):
+    header = [["label", "youtube_id", "time_start", "time_end", "split"]] if with_header else []
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_rows(folder, "train.csv", header + table, ",", tail)
+
+        def parse():
+            annotations = read_kinetics_annotations(path)
+            names = sorted({row["label"] for row in annotations})
+            return kinetics_entries(annotations, names, path, "/data", "{youtube_id}_{time_start:06d}.mp4")
+
+        assert_only_our_errors(parse, path)
+
+
+@FUZZ
+@given(rows, junk_bytes)
+def test_frame_lists(table, tail):
+    header = [["original_vido_id", "video_id", "frame_id", "path", "labels"]]
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_rows(folder, "train.csv", header + table, " ", tail)
+        assert_only_our_errors(lambda: read_frame_list(path, "/frames"), path)
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-3, 200), st.floats(allow_nan=False), st.text(max_size=8)),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    max_leaves=12,
+)
+
+
+@FUZZ
+@given(json_values, st.booleans())
+def test_ssv2_label_and_annotation_json(content, break_json):
+    with tempfile.TemporaryDirectory() as folder:
+        text = json.dumps(content)[:-1] if break_json else json.dumps(content)
+        labels = os.path.join(folder, "something-something-v2-labels.json")
+        annotations = os.path.join(folder, "something-something-v2-train.json")
+        for path in (labels, annotations):
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        assert_only_our_errors(lambda: read_ssv2_labels(labels), labels)
+        assert_only_our_errors(lambda: read_ssv2_annotations(annotations, ["Holding something", "a"]), annotations)
+
+
+@FUZZ
+@given(json_values, rows, st.booleans())
+def test_class_name_files(content, table, as_json):
+    with tempfile.TemporaryDirectory() as folder:
+        if as_json:
+            path = os.path.join(folder, "classids.json")
+            with open(path, "w", encoding="utf-8") as handle:
+                json.dump(content, handle)
+        else:
+            path = write_rows(folder, "labels.txt", table, " ", b"")
+        names = assert_only_our_errors(lambda: read_class_names(folder, 3), path)
+        assert names is None or len(names) == 3
+        assert_only_our_errors(lambda: read_label_file(path), path)
+
+
+coordinates = st.one_of(st.floats(-0.5, 1.5), st.sampled_from([0.0, 1.0, float("nan"), float("inf")])).map(repr)
+ava_rows = st.lists(st.tuples(
+    st.sampled_from(["-5KQ66BBWC4", "vid"]), st.sampled_from(["902", "1000", "1798", "899", "0902"]),
+    coordinates, coordinates, coordinates, coordinates,
+    st.one_of(st.integers(-2, 85).map(str), st.just("")),
+    st.one_of(st.floats(0, 1.2).map(repr), st.integers(0, 9).map(str), st.just("")),
+).map(list), max_size=8)
+
+
+@FUZZ
+@given(st.one_of(rows, ava_rows), junk_bytes, st.booleans())
+def test_ava_box_csvs(table, tail, groundtruth):
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_rows(folder, "ava_val_v2.2.csv", table, ",", tail)
+        assert_only_our_errors(lambda: list(iter_box_rows(path)), path)
+        keyframes = assert_only_our_errors(lambda: read_keyframe_boxes([path], [groundtruth], 0.8), path)
+        for keyframe in keyframes or []:
+            assert ((keyframe.boxes >= -0.01) & (keyframe.boxes <= 1.01)).all()
+            assert (keyframe.boxes[:, 2] >= keyframe.boxes[:, 0]).all()
+            assert (keyframe.boxes[:, 3] >= keyframe.boxes[:, 1]).all()
+
+
+@FUZZ
+@given(rows, junk_bytes)
+def test_ava_exclusions(table, tail):
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_rows(folder, "excluded.csv", table, ",", tail)
+        assert_only_our_errors(lambda: read_exclusions(path), path)
+
+
+label_map_text = st.lists(
+    st.tuples(st.sampled_from(["item", "label"]), st.text(max_size=10), fields,
+              st.sampled_from(["id", "label_id", "name_id"])),
+    max_size=5,
+).map(lambda items: "\n".join(f'{kind} {{\n  name: "{name}"\n  {key}: {value}\n}}' for kind, name, value, key in items))
+
+
+@FUZZ
+@given(label_map_text, junk_bytes)
+def test_ava_label_maps(text, tail):
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "labels.pbtxt")
+        with open(path, "wb") as handle:
+            handle.write(text.encode("utf-8", "surrogatepass") + tail)
+        assert_only_our_errors(lambda: read_label_map(path), path)
