@@ -163,7 +163,9 @@ class ExtractedFrames(FrameSource):
 class TrimmedVideos(FrameSource):
     """The 15-minute videos ``video_dir/<video_id>.<ext>`` (frame 0 = second 900), decoded clip by clip.
 
-    The last few opened videos stay open per process, so consecutive keyframes of a video skip indexing it.
+    Inside DataLoader workers the last few opened videos stay open, so consecutive keyframes of a video
+    skip indexing it again. The main process closes each video after reading: decoder threads alive when
+    the DataLoader forks its workers can deadlock them.
     """
 
     def __init__(self, video_dir: str, backend: str = "pyav", timeout: Optional[float] = None):
@@ -180,27 +182,28 @@ class TrimmedVideos(FrameSource):
             os.path.join(self.video_dir, video_id), f"no file with extension {', '.join(VIDEO_EXTENSIONS)}"
         )
 
-    def _opened(self, video_id: str) -> VideoReader:
+    def _open_video(self, video_id: str) -> VideoReader:
+        return open_video(self.path(video_id), self.backend, timeout=self.timeout)
+
+    def _cached(self, video_id: str) -> VideoReader:
         if video_id in self._open:
             self._open.move_to_end(video_id)
             return self._open[video_id]
-        video = open_video(self.path(video_id), self.backend, timeout=self.timeout)
-        self._open[video_id] = video
+        video = self._open[video_id] = self._open_video(video_id)
         if len(self._open) > _OPEN_VIDEOS:
             self._open.popitem(last=False)[1].close()
         return video
 
     def read(self, video_id: str, grid_indices: Sequence[int]) -> torch.Tensor:
-        video = self._opened(video_id)
+        if torch.utils.data.get_worker_info() is None:
+            with self._open_video(video_id) as video:
+                return video.get_frames(self.reader_indices(video, grid_indices))
+        video = self._cached(video_id)
         try:
             return video.get_frames(self.reader_indices(video, grid_indices))
         except VideoDecodeError:
             self._open.pop(video_id).close()
             raise
-
-    def __getstate__(self) -> dict:
-        # Open readers stay in their process: DataLoader workers start with none.
-        return {**self.__dict__, "_open": OrderedDict()}
 
 
 def scale_jitter_crop_flip(

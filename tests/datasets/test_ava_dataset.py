@@ -201,3 +201,12 @@ def test_forced_test_flip_mirrors_clip_and_boxes(ava_root):
     x1, y1, x2, y2 = plain["boxes"][0].tolist()
     torch.testing.assert_close(flipped["boxes"][0], torch.tensor([64 - x2, y1, 64 - x1, y2]))
     torch.testing.assert_close(flipped["original_boxes"], plain["original_boxes"])  # detections keep CSV boxes
+
+
+def test_dataloader_workers_read_trimmed_videos(ava_root):
+    dataset = AvaDataset(ava_cfg(ava_root, source="videos"), "val")
+    dataset[0]  # opens vidA in this process: the open reader must not travel to the worker
+    loader = torch.utils.data.DataLoader(dataset, batch_size=3, num_workers=1, collate_fn=dataset.collate_fn, timeout=30)
+    batch = next(iter(loader))
+    assert batch["clip"].shape == (3, 3, 8, 64, 64) and not batch["failed"]
+    torch.testing.assert_close(batch["clip"][0], dataset[0]["clip"])
