@@ -15,11 +15,12 @@ REPO = WORKER.parents[2]
 JOB_OPTS = ["SOLVER.MAX_EPOCH", "3", "MODEL.DROP_PATH_RATE", "0.1"]
 
 
-def run_worker(output_dir: Path, timeout: float = 120, **hooks: int) -> subprocess.CompletedProcess:
-    """Run the tiny training job in a fresh process with the given kill hooks (see train_worker.py)."""
+def run_worker(output_dir: Path, *opts: str, timeout: float = 120, **hooks: int) -> subprocess.CompletedProcess:
+    """Run the tiny training job (with extra ``KEY VALUE`` overrides) in a fresh process with the given
+    kill hooks (see train_worker.py)."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", **{k: str(v) for k, v in hooks.items()}}
     # Its own session: a signal to its process group reaches it and its loader workers, not pytest.
-    return subprocess.run([sys.executable, str(WORKER), str(output_dir), *JOB_OPTS], env=env,
+    return subprocess.run([sys.executable, str(WORKER), str(output_dir), *JOB_OPTS, *opts], env=env,
                           capture_output=True, text=True, timeout=timeout, start_new_session=True)
 
 
