@@ -201,12 +201,12 @@ class VideoClipDataset(torch.utils.data.Dataset):
         short_side = evaluation_short_side(data.TEST_CROP_SIZE, test.NUM_SPATIAL_CROPS, data.TRAIN_JITTER_SCALES[0])
         with self.open(self.entries[index]) as video:
             frames = self._read_frames(video, self._clip_indices(video, test.NUM_ENSEMBLE_VIEWS), short_side)
-        views = [
-            spatial_views(clip, data.TEST_CROP_SIZE, test.NUM_SPATIAL_CROPS, data.TRAIN_JITTER_SCALES[0],
-                          data.MEAN, data.STD)
-            for clip in frames
-        ]
-        return torch.cat(views)  # N x [S, C, T, H, W] -> [N * S, C, T, H, W], temporal-major
+        num_clips, num_frames, _, _, channels = frames.shape
+        crop, num_crops = data.TEST_CROP_SIZE, test.NUM_SPATIAL_CROPS
+        views = torch.empty(num_clips * num_crops, channels, num_frames, crop, crop)  # temporal-major
+        for clip, clip_views in zip(frames, views.split(num_crops)):
+            spatial_views(clip, crop, num_crops, data.TRAIN_JITTER_SCALES[0], data.MEAN, data.STD, out=clip_views)
+        return views
 
     # ---------------------------------------------------------------------------------------------------
     def _record_failure(self, path: str, reason: str) -> None:
@@ -273,8 +273,15 @@ def collate_test_batch(items: list[dict]) -> dict:
     decoded = [item for item in items if "error" not in item]
     failed = [{key: item[key] for key in ("index", "path", "error", "label")} for item in items if "error" in item]
     return {
-        "views": torch.stack([item["views"] for item in decoded]) if decoded else torch.empty(0),
+        "views": _stack_views([item["views"] for item in decoded]),
         "label": torch.tensor([item["label"] for item in decoded], dtype=torch.long),
         "index": torch.tensor([item["index"] for item in decoded], dtype=torch.long),
         "failed": failed,
     }
+
+
+def _stack_views(views: list[torch.Tensor]) -> torch.Tensor:
+    """``[B, V, C, T, H, W]``; one video's views are not copied (a test video's views can be 150 MB)."""
+    if not views:
+        return torch.empty(0)
+    return views[0].unsqueeze(0) if len(views) == 1 else torch.stack(views)
