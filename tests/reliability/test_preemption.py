@@ -1,9 +1,13 @@
 """Preemption: SIGTERM makes a training job finish its iteration, write a checkpoint and exit 0; the
 job resumes mid-epoch to the weights of an uninterrupted run."""
 
+import os
+import subprocess
+import sys
+
 import torch
 
-from tests.reliability.conftest import assert_same_weights, checkpoint_names, final_weights, run_worker
+from tests.reliability.conftest import REPO, WORKER, assert_same_weights, checkpoint_names, final_weights, run_worker
 
 
 def test_sigterm_mid_epoch_writes_a_resumable_checkpoint_and_exits_cleanly(uninterrupted, tmp_path):
@@ -41,3 +45,18 @@ def test_sigterm_to_the_process_group_spares_the_loader_workers(tmp_path):
     resumed = run_worker(tmp_path, NUM_WORKERS=1)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert checkpoint_names(tmp_path)[-1] == "checkpoint_epoch_00003.pyth"
+
+
+def test_sigterm_to_torchrun_checkpoints_every_rank_and_the_job_resumes(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               str(WORKER), str(tmp_path), "SOLVER.MAX_EPOCH", "2"]
+    stopped = subprocess.run(command, env={**env, "SIGTERM_PARENT_AT_STEP": "2"}, capture_output=True, text=True,
+                             timeout=120, start_new_session=True)
+    # torchrun itself reports the signal it got; its workers checkpoint and exit cleanly.
+    assert stopped.stderr.count("Job preempted (SIGTERM) in epoch 1") == 2, stopped.stderr[-3000:]
+    state = torch.load(tmp_path / "checkpoints" / "checkpoint_epoch_00001.pyth", weights_only=True)
+    assert state["resume_state"]["epoch"] == 0 and len(state["resume_state"]["rng"]) == 2
+    resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, start_new_session=True)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert checkpoint_names(tmp_path) == ["checkpoint_epoch_00001.pyth", "checkpoint_epoch_00002.pyth"]

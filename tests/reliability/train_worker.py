@@ -8,6 +8,8 @@ Usage: ``python tests/reliability/train_worker.py OUTPUT_DIR [KEY VALUE ...]``. 
 - ``KILL_IN_CHECKPOINT_WRITE=N``: during the N-th checkpoint write, SIGKILL this process once half of
   the bytes are in the temporary file.
 - ``SIGTERM_AT_STEP=N``: send SIGTERM to this process in the middle of the N-th training step.
+- ``SIGTERM_PARENT_AT_STEP=N``: rank 0 sends SIGTERM to its parent (the torchrun agent, which passes it
+  on to every worker) in the middle of its N-th training step.
 - ``SIGTERM_GROUP_AT_ITEM=N``: a loader worker sends SIGTERM to the whole process group (main process
   and workers, as schedulers do) while loading its N-th video of the first epoch.
 - ``NUM_WORKERS=N``: DataLoader workers (default 0).
@@ -34,8 +36,8 @@ def env_int(name: str) -> int:
     return int(os.environ.get(name, "0"))
 
 
-def install_step_hooks(kill_at: int, sigterm_at: int) -> None:
-    """Wrap the classification step to SIGKILL or SIGTERM this process at chosen steps."""
+def install_step_hooks(kill_at: int, sigterm_at: int, parent_sigterm_at: int) -> None:
+    """Wrap the classification step to SIGKILL or SIGTERM this process (or its parent) at chosen steps."""
     original_step = tasks.ClassificationTask.training_step
     calls = {"n": 0}
 
@@ -46,6 +48,8 @@ def install_step_hooks(kill_at: int, sigterm_at: int) -> None:
         loss, stats = original_step(self, *args)
         if calls["n"] == sigterm_at:
             os.kill(os.getpid(), signal.SIGTERM)  # arrives mid-iteration: before backward and the step
+        if calls["n"] == parent_sigterm_at and os.environ.get("RANK", "0") == "0":
+            os.kill(os.getppid(), signal.SIGTERM)
         return loss, stats
 
     tasks.ClassificationTask.training_step = hooked_step
@@ -91,7 +95,7 @@ def main() -> None:
     group_signal_at = env_int("SIGTERM_GROUP_AT_ITEM")
     engine_data._build_dataset = lambda cfg, split: (
         GroupSignallingSquares(16, split, group_signal_at) if group_signal_at else MovingSquares(16, split))
-    install_step_hooks(env_int("KILL_AT_STEP"), env_int("SIGTERM_AT_STEP"))
+    install_step_hooks(env_int("KILL_AT_STEP"), env_int("SIGTERM_AT_STEP"), env_int("SIGTERM_PARENT_AT_STEP"))
     if env_int("KILL_IN_CHECKPOINT_WRITE"):
         install_checkpoint_write_hook(env_int("KILL_IN_CHECKPOINT_WRITE"))
     config = Path(output_dir).with_suffix(".yaml")

@@ -1,0 +1,30 @@
+"""Distributed: when one torchrun worker raises, every worker stops promptly and the error is shown."""
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+WORKER = Path(__file__).with_name("distributed_failure_worker.py")
+# Far below gloo's 30-minute collective timeout: a hang would be caught, a slow CI machine would not.
+STOP_WITHIN_S = 90
+
+
+@pytest.mark.parametrize("fail_rank", [1, 0])
+def test_one_failing_rank_stops_the_whole_job_with_its_error(fail_rank, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               str(WORKER), str(tmp_path), str(fail_rank), "3"]
+    started = time.monotonic()
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=STOP_WITHIN_S + 60,
+                            start_new_session=True)
+    elapsed = time.monotonic() - started
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"rank {fail_rank} failed on purpose at step 3" in output
+    assert elapsed < STOP_WITHIN_S, f"the job took {elapsed:.0f} s to stop"
+    leftover = subprocess.run(["pgrep", "-f", str(WORKER)], capture_output=True, text=True).stdout.split()
+    assert not leftover, f"worker processes still running: {leftover}"
