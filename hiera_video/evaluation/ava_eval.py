@@ -1,6 +1,8 @@
 """Frame-level AVA action-detection mAP, computed as ActivityNet's official AVA evaluator does.
 
-The protocol of ``get_ava_performance.py`` (the numbers it prints are reproduced on any input):
+The protocol of ``get_ava_performance.py``; the numbers it prints are reproduced on any input the file
+readers accept (:func:`~hiera_video.evaluation.ava_annotations.iter_box_rows` refuses boxes outside
+[0, 1], inverted or NaN, which the official script would score or silently skip):
 
 1. Only the label map's classes count: rows with other action ids are dropped from ground truth and
    detections (the v2.2 map lists 60 of the 80 ids).
@@ -9,7 +11,8 @@ The protocol of ``get_ava_performance.py`` (the numbers it prints are reproduced
    ``(score, action_id, y1, x1, y2, x2)`` tuples where a newcomer replaces the minimum only with a strictly
    higher score; the kept entries are then sorted by descending score (stable over the heap's order).
    Ground truth goes through the same ordering with column 8 (the person id) as its score.
-4. Detections with an empty box (``x1 >= x2`` or ``y1 >= y2``) are ignored.
+4. Detections with an empty box (``x1 >= x2`` or ``y1 >= y2``; from files, only zero width or height
+   gets here) are ignored.
 5. Per key and class, each detection in that order is matched to the ground-truth box of highest IoU
    (the first one on ties). IoU >= 0.5 with a box not matched before makes a true positive; anything else,
    including a second detection of an already matched box, is a false positive.
