@@ -201,6 +201,12 @@ class VideoClipDataset(torch.utils.data.Dataset):
         short_side = evaluation_short_side(data.TEST_CROP_SIZE, test.NUM_SPATIAL_CROPS, data.TRAIN_JITTER_SCALES[0])
         with self.open(self.entries[index]) as video:
             frames = self._read_frames(video, self._clip_indices(video, test.NUM_ENSEMBLE_VIEWS), short_side)
+        return self.test_views(frames)
+
+    def test_views(self, frames: torch.Tensor) -> torch.Tensor:
+        """Normalized crops of decoded clips: uint8 ``[N, T, H, W, C]`` -> float ``[N * S, C, T, crop, crop]``,
+        temporal-major, built in one preallocated tensor."""
+        data, test = self.cfg.DATA, self.cfg.TEST
         num_clips, num_frames, _, _, channels = frames.shape
         crop, num_crops = data.TEST_CROP_SIZE, test.NUM_SPATIAL_CROPS
         views = torch.empty(num_clips * num_crops, channels, num_frames, crop, crop)  # temporal-major
