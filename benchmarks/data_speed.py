@@ -1,6 +1,7 @@
 """Data-pipeline speed: training clips per second and 5 x 3 test videos per second, as ratios.
 
     python benchmarks/data_speed.py [--num-videos 4] [--seconds 10] [--width 340] [--height 256] [--repeats 3]
+                                    [--workers 1 2] [--save]
 
 Encodes Kinetics-like videos (H.264, 30 fps, 340x256, moving noisy content) into a temporary folder,
 then times, in this one process, in interleaved rounds (every configuration once per round):
@@ -8,10 +9,12 @@ then times, in this one process, in interleaved rounds (every configuration once
 - training sampling (Hiera 16 x 4 clip, random resized crop 224, flip, normalize) with PyAV and decord,
   with and without the decode watchdog subprocess;
 - 5 x 3 multi-view testing (short side 224, three 224 crops of five clips): decode once per video (ours)
-  against decode once per view (PySlowFast / VideoMAE: 15 decodes per video), with PyAV and decord.
+  against decode once per view (PySlowFast / VideoMAE: 15 decodes per video), with PyAV and decord;
+- training clips through a DataLoader with each of ``--workers`` worker counts (PyAV and decord).
 
 Prints a Markdown table: rates and ratios against the first row of each group. Wall-clock numbers depend
-on the machine and its load; the ratios are what carries over.
+on the machine and its load; the ratios are what carries over. ``--save`` records the rows in
+``benchmarks/results.json`` for ``plot.py``.
 """
 import argparse
 import sys
@@ -20,6 +23,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
@@ -79,6 +83,21 @@ def best_times(cases: list[tuple], repeats: int) -> list[float]:
     return best
 
 
+def loader_cases(entries: list[VideoEntry], backends: list[str], worker_counts: list[int]) -> list[tuple]:
+    """Training clips through a DataLoader with N workers (persistent, started outside the timing; the
+    watchdog is on, as by default), batches of 2 clips."""
+    cases = []
+    for backend in backends:
+        for workers in worker_counts:
+            dataset = VideoClipDataset(benchmark_cfg(backend, 60.0), entries, ["x"], "train")
+            loader = DataLoader(dataset, batch_size=2, num_workers=workers, persistent_workers=True,
+                                collate_fn=dataset.collate_fn)
+            list(loader)  # start the workers and their watchdog processes
+            cases.append(("training clips, DataLoader", f"{backend}, {workers} worker{'s' * (workers > 1)}",
+                          lambda loader=loader: list(loader), "clips/s"))
+    return cases
+
+
 def build_cases(entries: list[VideoEntry], backends: list[str]) -> list[tuple]:
     """(group, configuration, function, unit) for every measured configuration; each function handles
     every video once."""
@@ -113,6 +132,9 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=340)
     parser.add_argument("--height", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, nargs="*", default=[1, 2],
+                        help="DataLoader worker counts for the training-loader rows (none: skip them)")
+    parser.add_argument("--save", action="store_true", help="record the rows in benchmarks/results.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
     backends = [b for b in ("pyav", "decord") if b in available_backends()]
@@ -121,17 +143,25 @@ def main() -> None:
         for i in range(args.num_videos):
             frames = kinetics_like_frames(int(args.seconds * 30), args.height, args.width, seed=i)
             entries.append(VideoEntry(write_video(Path(folder) / f"video{i}.mp4", frames), 0))
-        cases = build_cases(entries, backends)
+        cases = build_cases(entries, backends) + loader_cases(entries, backends, args.workers)
         times = best_times(cases, args.repeats)
     print(f"{len(entries)} videos, {args.seconds:g} s, {args.width}x{args.height}, H.264 30 fps; "
           f"torch threads 1; best of {args.repeats} interleaved rounds\n")
     print("| measurement | configuration | rate | ratio |")
     print("|---|---|---|---|")
-    reference = {}
+    reference, rows = {}, []
     for (group, name, _function, unit), seconds in zip(cases, times):
         value = len(entries) / seconds
         reference.setdefault(group, value)
+        rows.append({"group": group, "name": name, "rate": value, "unit": unit, "ratio": value / reference[group]})
+        if "decode once" in name:
+            rows[-1]["speedup"] = rows[-1]["ratio"]
         print(f"| {group} | {name} | {value:.2f} {unit} | {value / reference[group]:.2f}x |")
+    if args.save:
+        from plot import save_results
+
+        save_results("data", rows, unit="clips/s or videos/s",
+                     note="ratio: against the first row of the group; speedup: decode once against decode per view")
 
 
 if __name__ == "__main__":
