@@ -1,4 +1,6 @@
-"""Shared jobs of the reliability tests: the tiny training job of train_worker.py, run in a fresh process."""
+"""Shared jobs of the reliability tests: the tiny training job of train_worker.py, run in a fresh process
+(to be killed) or in this one (faster, for the runs nobody kills). Both use one CPU thread, so their
+weights are bitwise comparable."""
 import os
 import subprocess
 import sys
@@ -7,7 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from hiera_video.engine import find_latest_checkpoint
+from hiera_video.engine import data as engine_data
+from hiera_video.engine import find_latest_checkpoint, run
+from tests.engine.fakes import MovingSquares, tiny_cfg
 
 WORKER = Path(__file__).with_name("train_worker.py")
 REPO = WORKER.parents[2]
@@ -22,6 +26,23 @@ def run_worker(output_dir: Path, *opts: str, timeout: float = 120, **hooks: int)
     # Its own session: a signal to its process group reaches it and its loader workers, not pytest.
     return subprocess.run([sys.executable, str(WORKER), str(output_dir), *JOB_OPTS, *opts], env=env,
                           capture_output=True, text=True, timeout=timeout, start_new_session=True)
+
+
+def run_in_process(output_dir: Path, *opts: str) -> None:
+    """Run the job of :func:`run_worker` (without hooks) in this process, on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(engine_data, "_build_dataset", lambda cfg, split: MovingSquares(16, split))
+            run(tiny_cfg(output_dir, "TEST.ENABLE", "False", "DATA_LOADER.NUM_WORKERS", "0", *JOB_OPTS, *opts))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def job_log(output_dir: Path) -> str:
+    """The log.txt of a job (all its runs)."""
+    return (Path(output_dir) / "log.txt").read_text(encoding="utf-8")
 
 
 def final_weights(output_dir: Path) -> dict:
@@ -45,8 +66,7 @@ def checkpoint_names(output_dir: Path) -> list[str]:
 def uninterrupted(tmp_path_factory) -> dict:
     """Final weights of the job run without interruption."""
     output_dir = tmp_path_factory.mktemp("straight")
-    result = run_worker(output_dir)
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_in_process(output_dir)
     assert checkpoint_names(output_dir) == [f"checkpoint_epoch_0000{i}.pyth" for i in (1, 2, 3)]
     return final_weights(output_dir)
 

@@ -3,10 +3,12 @@
 mismatched keys listed. (Loading alone is tested in tests/models/test_checkpoint.py.)"""
 import pathlib
 
+import pytest
 import torch
 
 from hiera_video.engine import find_latest_checkpoint
-from tests.reliability.conftest import final_weights, run_worker
+from hiera_video.models.checkpoint import CheckpointError
+from tests.reliability.conftest import job_log, run_in_process, run_worker
 
 
 class CodeOnLoad:
@@ -38,28 +40,28 @@ def test_an_evil_pretrained_checkpoint_is_refused_before_training(tmp_path):
 def test_an_evil_test_checkpoint_is_refused(tmp_path):
     evil, marker = tmp_path / "to_test.pyth", tmp_path / "code_ran"
     write_evil_checkpoint(evil, marker)
-    result = run_worker(tmp_path / "job", "TRAIN.ENABLE", "False", "TEST.ENABLE", "True",
-                        "TEST.CHECKPOINT_FILE_PATH", str(evil))
-    assert result.returncode != 0 and not marker.exists() and "refusing to load" in result.stderr
+    with pytest.raises(CheckpointError, match="refusing to load"):
+        run_in_process(tmp_path / "job", "TRAIN.ENABLE", "False", "TEST.ENABLE", "True",
+                       "TEST.CHECKPOINT_FILE_PATH", str(evil))
+    assert not marker.exists()
 
 
 def test_an_evil_latest_checkpoint_is_not_run_and_resume_uses_the_previous_one(tmp_path):
-    first = run_worker(tmp_path, "SOLVER.MAX_EPOCH", "1")
-    assert first.returncode == 0, first.stderr[-3000:]
+    run_in_process(tmp_path, "SOLVER.MAX_EPOCH", "1")
     marker = tmp_path / "code_ran"
     write_evil_checkpoint(tmp_path / "checkpoints" / "checkpoint_epoch_00002.pyth", marker)
-    resumed = run_worker(tmp_path)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    run_in_process(tmp_path, "SOLVER.MAX_EPOCH", "2")
     assert not marker.exists()
-    assert "Cannot resume from" in resumed.stderr and "checkpoint_epoch_00001.pyth (epoch 2" in resumed.stderr
-    assert final_weights(tmp_path)["head.projection.weight"].shape == (4, 16 * 8)
+    log = job_log(tmp_path)
+    assert "Cannot resume from" in log and "checkpoint_epoch_00001.pyth (epoch 2" in log
+    assert torch.load(find_latest_checkpoint(tmp_path), weights_only=True)["epoch"] == 1
 
 
 def test_weights_of_another_architecture_are_refused_with_the_mismatched_keys(tmp_path):
-    wider = run_worker(tmp_path / "wider", "SOLVER.MAX_EPOCH", "1", "HIERA.EMBED_DIM", "32")
-    assert wider.returncode == 0, wider.stderr[-3000:]
+    run_in_process(tmp_path / "wider", "SOLVER.MAX_EPOCH", "1", "HIERA.EMBED_DIM", "32")
     checkpoint = find_latest_checkpoint(tmp_path / "wider")
-    result = run_worker(tmp_path / "job", "TRAIN.CHECKPOINT_FILE_PATH", str(checkpoint))
-    assert result.returncode != 0
-    assert "patch_embed.proj.weight" in result.stderr and str(checkpoint) in result.stderr
+    with pytest.raises(CheckpointError) as error:
+        run_in_process(tmp_path / "job", "TRAIN.CHECKPOINT_FILE_PATH", str(checkpoint))
+    message = str(error.value)
+    assert str(checkpoint) in message and "patch_embed.proj.weight: checkpoint (32, 3, 3, 7, 7)" in message
     assert find_latest_checkpoint(tmp_path / "job") is None

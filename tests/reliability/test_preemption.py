@@ -2,49 +2,77 @@
 job resumes mid-epoch to the weights of an uninterrupted run."""
 
 import os
+import signal
 import subprocess
 import sys
 
+import pytest
 import torch
 
-from tests.reliability.conftest import REPO, WORKER, assert_same_weights, checkpoint_names, final_weights, run_worker
+import hiera_video.engine.tasks as tasks
+from hiera_video.engine.preemption import JobPreempted
+from tests.reliability.conftest import (
+    REPO, WORKER, assert_same_weights, checkpoint_names, final_weights, job_log, run_in_process, run_worker,
+)
 
 
-def test_sigterm_mid_epoch_writes_a_resumable_checkpoint_and_exits_cleanly(uninterrupted, tmp_path):
-    stopped = run_worker(tmp_path, SIGTERM_AT_STEP=6)  # epoch 2, iteration 2 of 4
-    assert stopped.returncode == 0, stopped.stderr[-3000:]
-    assert "Received SIGTERM" in stopped.stderr
-    assert "preempted (SIGTERM) in epoch 2 after 2 iteration(s)" in stopped.stderr
+def sigterm_at_step(monkeypatch, step: int) -> None:
+    """Make this process receive SIGTERM in the middle of the ``step``-th training step (1-based)."""
+    original_step = tasks.ClassificationTask.training_step
+    calls = {"n": 0}
+
+    def step_with_signal(self, *args):
+        calls["n"] += 1
+        result = original_step(self, *args)
+        if calls["n"] == step:
+            os.kill(os.getpid(), signal.SIGTERM)  # handled before backward and the optimizer step
+        return result
+
+    monkeypatch.setattr(tasks.ClassificationTask, "training_step", step_with_signal)
+
+
+def test_sigterm_mid_epoch_writes_a_resumable_checkpoint_and_stops(uninterrupted, tmp_path, monkeypatch):
+    sigterm_at_step(monkeypatch, 6)  # epoch 2, iteration 2 of 4
+    with pytest.raises(JobPreempted, match=r"preempted \(SIGTERM\) in epoch 2 after 2 iteration\(s\)"):
+        run_in_process(tmp_path)
+    assert "Received SIGTERM" in job_log(tmp_path)
     assert checkpoint_names(tmp_path) == ["checkpoint_epoch_00001.pyth", "checkpoint_epoch_00002.pyth"]
     state = torch.load(tmp_path / "checkpoints" / "checkpoint_epoch_00002.pyth", weights_only=True)
     assert state["epoch"] == 0  # the last finished epoch, as PySlowFast counts
     assert state["resume_state"]["epoch"] == 1 and state["resume_state"]["iteration"] == 2
 
-    resumed = run_worker(tmp_path)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "(epoch 2, iteration 3)" in resumed.stderr
+    monkeypatch.undo()
+    run_in_process(tmp_path)
+    assert "(epoch 2, iteration 3)" in job_log(tmp_path)
     assert_same_weights(final_weights(tmp_path), uninterrupted)
 
 
-def test_sigterm_in_the_last_iteration_of_an_epoch_keeps_that_epoch(uninterrupted, tmp_path):
-    stopped = run_worker(tmp_path, SIGTERM_AT_STEP=4)
-    assert stopped.returncode == 0, stopped.stderr[-3000:]
+def test_sigterm_in_the_last_iteration_of_an_epoch_keeps_that_epoch(uninterrupted, tmp_path, monkeypatch):
+    sigterm_at_step(monkeypatch, 4)
+    with pytest.raises(JobPreempted):
+        run_in_process(tmp_path)
     assert checkpoint_names(tmp_path) == ["checkpoint_epoch_00001.pyth"]
     assert "resume_state" not in torch.load(tmp_path / "checkpoints" / "checkpoint_epoch_00001.pyth",
                                             weights_only=True)
-    resumed = run_worker(tmp_path)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    monkeypatch.undo()
+    run_in_process(tmp_path)
     assert_same_weights(final_weights(tmp_path), uninterrupted)
 
 
-def test_sigterm_to_the_process_group_spares_the_loader_workers(tmp_path):
+def test_sigterm_leaves_no_handler_behind(tmp_path):
+    before = signal.getsignal(signal.SIGTERM)
+    run_in_process(tmp_path, "SOLVER.MAX_EPOCH", "1")
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_sigterm_to_the_process_group_spares_the_loader_workers_and_run_net_exits_0(tmp_path):
     stopped = run_worker(tmp_path, SIGTERM_GROUP_AT_ITEM=2, NUM_WORKERS=1)  # first batch, first epoch
     assert stopped.returncode == 0, stopped.stderr[-3000:]
+    assert "Job preempted (SIGTERM) in epoch 1" in stopped.stderr and "run the same command" in stopped.stderr
     assert "killed by signal" not in stopped.stderr and "Received SIGTERM" in stopped.stderr
     assert checkpoint_names(tmp_path) == ["checkpoint_epoch_00001.pyth"]
-    resumed = run_worker(tmp_path, NUM_WORKERS=1)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert checkpoint_names(tmp_path)[-1] == "checkpoint_epoch_00003.pyth"
+    state = torch.load(tmp_path / "checkpoints" / "checkpoint_epoch_00001.pyth", weights_only=True)
+    assert state["resume_state"]["epoch"] == 0 and state["resume_state"]["iteration"] >= 1
 
 
 def test_sigterm_to_torchrun_checkpoints_every_rank_and_the_job_resumes(tmp_path):

@@ -7,7 +7,6 @@ Usage: ``python tests/reliability/train_worker.py OUTPUT_DIR [KEY VALUE ...]``. 
 - ``KILL_AT_STEP=N``: SIGKILL this process when the N-th training step starts (1-based, over the run).
 - ``KILL_IN_CHECKPOINT_WRITE=N``: during the N-th checkpoint write, SIGKILL this process once half of
   the bytes are in the temporary file.
-- ``SIGTERM_AT_STEP=N``: send SIGTERM to this process in the middle of the N-th training step.
 - ``SIGTERM_PARENT_AT_STEP=N``: rank 0 sends SIGTERM to its parent (the torchrun agent, which passes it
   on to every worker) in the middle of its N-th training step.
 - ``SIGTERM_GROUP_AT_ITEM=N``: a loader worker sends SIGTERM to the whole process group (main process
@@ -36,8 +35,8 @@ def env_int(name: str) -> int:
     return int(os.environ.get(name, "0"))
 
 
-def install_step_hooks(kill_at: int, sigterm_at: int, parent_sigterm_at: int) -> None:
-    """Wrap the classification step to SIGKILL or SIGTERM this process (or its parent) at chosen steps."""
+def install_step_hooks(kill_at: int, parent_sigterm_at: int) -> None:
+    """Wrap the classification step to SIGKILL this process or SIGTERM its parent at chosen steps."""
     original_step = tasks.ClassificationTask.training_step
     calls = {"n": 0}
 
@@ -46,8 +45,6 @@ def install_step_hooks(kill_at: int, sigterm_at: int, parent_sigterm_at: int) ->
         if calls["n"] == kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
         loss, stats = original_step(self, *args)
-        if calls["n"] == sigterm_at:
-            os.kill(os.getpid(), signal.SIGTERM)  # arrives mid-iteration: before backward and the step
         if calls["n"] == parent_sigterm_at and os.environ.get("RANK", "0") == "0":
             os.kill(os.getppid(), signal.SIGTERM)
         return loss, stats
@@ -95,7 +92,7 @@ def main() -> None:
     group_signal_at = env_int("SIGTERM_GROUP_AT_ITEM")
     engine_data._build_dataset = lambda cfg, split: (
         GroupSignallingSquares(16, split, group_signal_at) if group_signal_at else MovingSquares(16, split))
-    install_step_hooks(env_int("KILL_AT_STEP"), env_int("SIGTERM_AT_STEP"), env_int("SIGTERM_PARENT_AT_STEP"))
+    install_step_hooks(env_int("KILL_AT_STEP"), env_int("SIGTERM_PARENT_AT_STEP"))
     if env_int("KILL_IN_CHECKPOINT_WRITE"):
         install_checkpoint_write_hook(env_int("KILL_IN_CHECKPOINT_WRITE"))
     config = Path(output_dir).with_suffix(".yaml")
