@@ -17,8 +17,8 @@ class ArrayVideo(VideoReader):
     """A clip already in memory: uint8 ``[T, H, W, 3]`` RGB frames (NumPy or torch) at ``fps``."""
 
     def __init__(self, frames, fps: float, name: str = "<array>"):
-        frames = torch.as_tensor(np.asarray(frames) if not isinstance(frames, torch.Tensor) else frames)
-        if frames.dtype != torch.uint8 or frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] == 0:
+        frames = frames.numpy(force=True) if isinstance(frames, torch.Tensor) else np.asarray(frames)
+        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] == 0:
             raise ValueError(f"frames must be uint8 [T, H, W, 3] RGB with T >= 1, got {tuple(frames.shape)} "
                              f"{frames.dtype}")
         if not fps or fps <= 0:
@@ -29,7 +29,7 @@ class ArrayVideo(VideoReader):
         self.height, self.width = int(frames.shape[1]), int(frames.shape[2])
         self.codec = "array"
 
-    def _read_frames(self, sorted_unique_indices: list[int], short_side: Optional[int]) -> torch.Tensor:
+    def _read_frames(self, sorted_unique_indices: list[int], short_side: Optional[int]) -> np.ndarray:
         return downscale(self._frames[sorted_unique_indices], short_side)
 
 
