@@ -2,6 +2,8 @@
 
 Every epoch starts by reseeding all generators from (RNG_SEED, epoch, rank) and the sampler from
 (RNG_SEED, epoch), so a run resumed from a checkpoint continues exactly as an uninterrupted run would.
+SIGTERM stops training after the current optimizer step with a mid-epoch checkpoint (see :mod:`preemption`);
+a newest checkpoint that does not load is reported and the one before it is used.
 """
 from __future__ import annotations
 
