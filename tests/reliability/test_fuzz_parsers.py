@@ -165,3 +165,40 @@ def test_ava_label_maps(text, tail):
         with open(path, "wb") as handle:
             handle.write(text.encode("utf-8", "surrogatepass") + tail)
         assert_only_our_errors(lambda: read_label_map(path), path)
+
+
+config_keys = st.one_of(
+    st.sampled_from(["TRAIN.BATCH_SIZE", "DATA.TRAIN_JITTER_SCALES", "DATA.MEAN", "OUTPUT_DIR", "TASK", "TRAIN",
+                     "HIERA.STAGES", "SOLVER.BASE_LR", "TEST.ENABLE", "NOPE.KEY", "TRAIN.BATCH_SIZE.X", "", ".",
+                     "DATA..MEAN", "MODEL.MODEL_NAME", "DATA.NUM_FRAMES", "AVA.TRAIN_LISTS"]),
+    st.text(max_size=10),
+)
+config_values = st.one_of(fields, st.sampled_from(["[1, 2]", "[]", "{}", "{'a': 1}", "None", "True", "(1,", "[[1]]",
+                                                   "1e999", "-0", "'x'", "[1, 'a']", "__import__('os')"]))
+
+
+@FUZZ
+@given(st.lists(st.tuples(config_keys, config_values), max_size=4))
+def test_command_line_overrides(pairs):
+    from hiera_video.config import ConfigError, load_config
+
+    opts = [item for pair in pairs for item in pair]
+    try:
+        load_config(None, opts)
+    except ConfigError:
+        pass
+
+
+@FUZZ
+@given(json_values, junk_bytes)
+def test_yaml_config_files(content, tail):
+    from hiera_video.config import ConfigError, load_config
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "job.yaml")
+        with open(path, "wb") as handle:
+            handle.write(json.dumps({"TRAIN": content, "DATA": {"MEAN": content}}).encode() + tail)
+        try:
+            load_config(path)
+        except ConfigError as error:
+            assert "job.yaml" in str(error)
