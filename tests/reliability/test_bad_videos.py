@@ -1,8 +1,8 @@
 """Bad videos: a Kinetics-format dataset mixing good videos with every kind of broken file trains to the
 end, and testing reports each failure with its reason; no file hangs the job past DATA.DECODE_TIMEOUT."""
+import csv
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -99,3 +99,19 @@ def test_training_finishes_and_testing_reports_every_failure(messy_dataset, tmp_
     assert (output_dir / "checkpoints" / "checkpoint_epoch_00001.pyth").is_file()
     # The FIFO can stall at most once in training and once in testing, each bounded by the timeout.
     assert elapsed < 120, f"job took {elapsed:.0f} s"
+
+
+def test_check_dataset_lists_exactly_the_broken_files_with_their_list_line(messy_dataset, tmp_path):
+    from hiera_video.config import load_config
+    from hiera_video.datasets.probe import check_dataset
+
+    cfg = load_config(None, [*TINY_OPTS, "MODEL.NUM_CLASSES", "2", "DATA.PATH_TO_DATA_DIR", str(messy_dataset),
+                             "DATA.PATH_PREFIX", str(messy_dataset), "DATA.DECODE_TIMEOUT", str(DECODE_TIMEOUT)])
+    summary = check_dataset(cfg, "val", str(tmp_path), workers=2, show_progress=False)
+    assert (summary["listed"], summary["good"], summary["bad"]) == (18, 11, 7)
+    with open(summary["bad_list"], encoding="utf-8") as handle:
+        bad = {Path(row["path"]).name: row for row in csv.DictReader(handle)}
+    assert sorted(bad) == sorted(BROKEN)
+    names = GOOD + ODD_BUT_FINE + BROKEN
+    for name, row in bad.items():
+        assert row["source"].endswith(f"val.csv:{names.index(name) + 1}") and row["error"]
