@@ -15,8 +15,8 @@ QUICK = ["SOLVER.MAX_EPOCH", "1", "TRAIN.BATCH_SIZE", "8", "DATA_LOADER.NUM_WORK
 
 @pytest.fixture(scope="module")
 def motion_data(tmp_path_factory):
-    """A tiny synthetic Kinetics-format dataset: 1 training and 1 validation video per class."""
-    return make_motion_dataset(tmp_path_factory.mktemp("motion"), {"train": 1, "val": 1})
+    """A tiny synthetic Kinetics-format dataset: 1 training and 1 test video per class."""
+    return make_motion_dataset(tmp_path_factory.mktemp("motion"), {"train": 1, "test": 1})
 
 
 def run_net(*args: str) -> subprocess.CompletedProcess:
