@@ -128,6 +128,21 @@ class ResumableDistributedSampler(DistributedSampler):
         return iter(indices[skip:])
 
 
+def compatible_resume_state(resume_state: Optional[dict], world_size: int, batch_size: int) -> Optional[dict]:
+    """``resume_state`` when it was written by as many processes with the same per-process batch; else None
+    (with a warning): the sampler shards differ, so the interrupted epoch restarts from its beginning."""
+    if resume_state is None:
+        return None
+    written = (resume_state.get("world_size"), resume_state.get("batch_size"))
+    if written == (world_size, batch_size):
+        return resume_state
+    get_logger().warning(
+        "The mid-epoch checkpoint was written by %s process(es) with batches of %s, this run has %d with %d: "
+        "epoch %d restarts from its first iteration.", written[0], written[1], world_size, batch_size,
+        resume_state["epoch"] + 1)
+    return None
+
+
 def resume_position(resume_state: Optional[dict], epoch: int) -> int:
     """Iterations of 0-based ``epoch`` already done according to a checkpoint's ``resume_state`` (0 if none)."""
     if resume_state is None or resume_state["epoch"] != epoch:

@@ -26,7 +26,9 @@ from .logging import StatsWriter, get_logger, progress
 from .meters import AverageMeter
 from .optim import WarmupCosineSchedule, build_optimizer
 from .precision import autocast_context, build_grad_scaler
-from .preemption import JobPreempted, PreemptionGuard, capture_rng_state, restore_rng_state, resume_position
+from .preemption import (
+    JobPreempted, PreemptionGuard, capture_rng_state, compatible_resume_state, restore_rng_state, resume_position,
+)
 from .tasks import Task, clips_in_batch, get_task
 
 def epoch_seed(base_seed: int, epoch: int, rank: int) -> int:
@@ -157,11 +159,12 @@ def _validate(task: Task, model: torch.nn.Module, ctx: DistributedContext, stats
 
 def _save_preempted_checkpoint(cfg: CfgNode, ctx: DistributedContext, stop: JobPreempted, model: torch.nn.Module,
                                optimizer: torch.optim.Optimizer, scaler: Optional[torch.amp.GradScaler],
-                               class_names: Optional[list[str]]) -> None:
+                               class_names: Optional[list[str]], batch_size: int) -> None:
     """Write the mid-epoch checkpoint of a preempted run (rank 0, with every rank's generators)."""
     rng_per_rank = all_gather_objects(capture_rng_state())
     if ctx.is_main:
-        resume_state = {"epoch": stop.epoch, "iteration": stop.iterations, "rng": rng_per_rank}
+        resume_state = {"epoch": stop.epoch, "iteration": stop.iterations, "rng": rng_per_rank,
+                        "world_size": ctx.world_size, "batch_size": batch_size}
         path = save_checkpoint(cfg.OUTPUT_DIR, stop.epoch, model, optimizer, scaler, cfg.dump(), class_names,
                                resume_state)
         get_logger().warning("Saved %s (%s); run the same command again to resume.", path, stop)
@@ -185,6 +188,7 @@ def train(cfg: CfgNode, ctx: DistributedContext) -> Optional[Path]:
     if ctx.world_size > 1:
         model = DistributedDataParallel(model, device_ids=[ctx.device] if ctx.device.type == "cuda" else None)
     loader = build_train_loader(cfg, ctx)
+    resume_state = compatible_resume_state(resume_state, ctx.world_size, loader.batch_size)
     class_names = getattr(loader.dataset, "class_names", None)
     schedule = WarmupCosineSchedule(cfg)
     stats = StatsWriter(cfg.OUTPUT_DIR, ctx.is_main)
@@ -201,7 +205,8 @@ def train(cfg: CfgNode, ctx: DistributedContext) -> Optional[Path]:
                     summary = train_one_epoch(cfg, task, model, loader, optimizer, scaler, schedule, epoch, ctx,
                                               stats, failures, preemption, resume_state)
                 except JobPreempted as stop:
-                    _save_preempted_checkpoint(cfg, ctx, stop, model, optimizer, scaler, class_names)
+                    _save_preempted_checkpoint(cfg, ctx, stop, model, optimizer, scaler, class_names,
+                                               loader.batch_size)
                     raise
                 stats.write({"mode": "train_epoch", "epoch": epoch + 1, **summary}, step=epoch + 1)
                 logger.info("epoch %d/%d: %s", epoch + 1, cfg.SOLVER.MAX_EPOCH,
