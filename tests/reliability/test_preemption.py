@@ -16,9 +16,9 @@ from tests.reliability.conftest import (
 )
 
 
-def sigterm_at_step(monkeypatch, step: int) -> None:
+def sigterm_at_step(monkeypatch, step: int, task_class: type = tasks.ClassificationTask) -> None:
     """Make this process receive SIGTERM in the middle of the ``step``-th training step (1-based)."""
-    original_step = tasks.ClassificationTask.training_step
+    original_step = task_class.training_step
     calls = {"n": 0}
 
     def step_with_signal(self, *args):
@@ -28,7 +28,7 @@ def sigterm_at_step(monkeypatch, step: int) -> None:
             os.kill(os.getpid(), signal.SIGTERM)  # handled before backward and the optimizer step
         return result
 
-    monkeypatch.setattr(tasks.ClassificationTask, "training_step", step_with_signal)
+    monkeypatch.setattr(task_class, "training_step", step_with_signal)
 
 
 def test_sigterm_mid_epoch_writes_a_resumable_checkpoint_and_stops(uninterrupted, tmp_path, monkeypatch):
@@ -57,6 +57,31 @@ def test_sigterm_in_the_last_iteration_of_an_epoch_keeps_that_epoch(uninterrupte
     monkeypatch.undo()
     run_in_process(tmp_path)
     assert_same_weights(final_weights(tmp_path), uninterrupted)
+
+
+def test_mae_with_gradient_accumulation_stops_at_an_optimizer_step_and_resumes_exactly(tmp_path, monkeypatch):
+    opts = ("TASK", "mae", "TRAIN.ACCUM_STEPS", "2")  # 8 micro-batches of 2 clips per epoch
+    run_in_process(tmp_path / "straight", *opts)
+    sigterm_at_step(monkeypatch, 11, tasks.MaskedAutoencoderTask)  # epoch 2, micro-batch 3: mid-accumulation
+    with pytest.raises(JobPreempted, match="in epoch 2 after 4 iteration"):
+        run_in_process(tmp_path / "resumed", *opts)
+    monkeypatch.undo()
+    run_in_process(tmp_path / "resumed", *opts)
+    assert_same_weights(final_weights(tmp_path / "resumed"), final_weights(tmp_path / "straight"))
+
+
+def test_a_mid_epoch_checkpoint_of_another_world_size_restarts_its_epoch(tmp_path, monkeypatch):
+    sigterm_at_step(monkeypatch, 6)
+    with pytest.raises(JobPreempted):
+        run_in_process(tmp_path)
+    monkeypatch.undo()
+    path = tmp_path / "checkpoints" / "checkpoint_epoch_00002.pyth"
+    state = torch.load(path, weights_only=True)
+    state["resume_state"]["world_size"] = 2  # as if written by 2 processes
+    torch.save(state, path)
+    run_in_process(tmp_path)
+    assert "epoch 2 restarts from its first iteration" in job_log(tmp_path)
+    assert checkpoint_names(tmp_path)[-1] == "checkpoint_epoch_00003.pyth"
 
 
 def test_sigterm_leaves_no_handler_behind(tmp_path):
