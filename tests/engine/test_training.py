@@ -120,3 +120,27 @@ def test_validation_every_eval_period_is_logged(tmp_path, fake_data):
     assert [r["epoch"] for r in validations] == [1, 2]
     assert all(0.0 <= r["top1"] <= 100.0 and r["num_evaluated"] == 12 for r in validations)
     assert json.loads((tmp_path / "val" / "metrics.json").read_text())["num_videos"] == 12
+
+
+def test_mixup_training_uses_soft_targets_and_logs_no_training_accuracy(tmp_path, fake_data):
+    run(tiny_cfg(tmp_path, "TEST.ENABLE", "False", "SOLVER.MAX_EPOCH", "1", "MIXUP.ENABLE", "True"))
+    epochs = [r for r in read_stats(tmp_path) if r["mode"] == "train_epoch"]
+    assert len(epochs) == 1 and epochs[0]["loss"] > 0 and "top1" not in epochs[0]
+
+
+def test_repeated_augmentation_samples_become_clips_of_the_same_label():
+    from hiera_video.engine.tasks import flatten_repeated_samples
+
+    clips = torch.arange(2 * 3).float().view(2, 3, 1, 1, 1, 1).expand(2, 3, 3, 2, 4, 4)  # [B, S, C, T, H, W]
+    flat, labels = flatten_repeated_samples(clips, torch.tensor([7, 9]))
+    assert flat.shape == (6, 3, 2, 4, 4) and labels.tolist() == [7, 7, 7, 9, 9, 9]
+    assert flat[4, 0, 0, 0, 0] == 4  # sample 1 of video 1
+
+
+def test_batch_sizes_that_do_not_split_evenly_are_explained():
+    from hiera_video.engine.data import per_process_train_batch
+
+    cfg = tiny_cfg("unused", "TRAIN.BATCH_SIZE", "12", "AUG.NUM_SAMPLE", "2")
+    assert per_process_train_batch(cfg, world_size=2) == 3
+    with pytest.raises(ValueError, match="TRAIN.BATCH_SIZE 12 must be divisible"):
+        per_process_train_batch(cfg, world_size=8)
