@@ -11,6 +11,6 @@ from .tester import evaluate, evaluate_classifier, test
 from .trainer import train, train_one_epoch
 
 __all__ = [
-    "Task", "evaluate", "evaluate_classifier", "find_latest_checkpoint", "get_task", "load_training_checkpoint", "register_task", "run",
-    "save_checkpoint", "test", "train", "train_one_epoch",
+    "Task", "evaluate", "evaluate_classifier", "find_latest_checkpoint", "get_task", "load_training_checkpoint",
+    "register_task", "run", "save_checkpoint", "test", "train", "train_one_epoch",
 ]
