@@ -40,12 +40,13 @@ def plot_training_log(output_dir: str, out_path: Optional[str] = None) -> Path:
     records = read_stats(output_dir)
     plt = _import_pyplot()
     figure, (loss_axis, lr_axis, accuracy_axis) = plt.subplots(1, 3, figsize=(15, 4))
-    for mode, style in (("train_iter", {"alpha": 0.4, "label": "iteration"}), ("train_epoch", {"marker": "o", "label": "epoch mean"})):
-        loss_axis.plot(*_series(records, mode, "loss"), **style)
+    loss_axis.plot(*_series(records, "train_iter", "loss"), alpha=0.4, label="iteration")
+    loss_axis.plot(*_series(records, "train_epoch", "loss"), marker="o", label="epoch mean")
     loss_axis.set(title="training loss", xlabel="epoch")
     lr_axis.plot(*_series(records, "train_iter", "lr"))
     lr_axis.set(title="learning rate", xlabel="epoch")
-    for mode, key, label in (("train_epoch", "top1", "train top-1"), ("val", "top1", "val top-1"), ("val", "top5", "val top-5")):
+    accuracy_curves = (("train_epoch", "top1", "train top-1"), ("val", "top1", "val top-1"), ("val", "top5", "val top-5"))
+    for mode, key, label in accuracy_curves:
         xs, ys = _series(records, mode, key)
         if xs:
             accuracy_axis.plot(xs, ys, marker="o", label=label)
