@@ -2,7 +2,8 @@
 
 ``OUTPUT_DIR/checkpoints/checkpoint_epoch_{:05d}.pyth`` (the number is the count of finished epochs)
 holds ``epoch`` (0-based index of the last finished epoch, as PySlowFast), ``model_state``,
-``optimizer_state``, ``scaler_state``, ``cfg`` (the YAML text) and ``class_names``. A file is written to
+``optimizer_state``, ``scaler_state``, ``cfg`` (the YAML text), ``class_names`` and ``checksum`` (a CRC32
+of the content, checked at resume: see :mod:`integrity`). A file is written to
 a temporary name in the same folder, flushed to disk and renamed over its final name, so a job killed
 mid-write leaves the previous checkpoints intact and never a truncated "latest" one.
 """
@@ -16,6 +17,7 @@ from typing import Any, Optional
 
 import torch
 
+from .integrity import add_checksum, verify_checksum
 from .logging import get_logger
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint_epoch_(\d{5})\.pyth$")
@@ -93,7 +95,7 @@ def save_checkpoint(
     if resume_state is not None:
         state["resume_state"] = resume_state
     path = checkpoint_path(output_dir, epoch + 1)
-    atomic_torch_save(state, path)
+    atomic_torch_save(add_checksum(state), path)
     return path
 
 
@@ -112,6 +114,7 @@ def _restore_training_state(state: Any, path: str | os.PathLike, model: torch.nn
                             optimizer: Optional[torch.optim.Optimizer],
                             scaler: Optional[torch.amp.GradScaler]) -> int:
     """Load a checkpoint's ``state`` into model, optimizer and scaler; return the next epoch to run."""
+    verify_checksum(state, path)
     if not isinstance(state, dict) or "model_state" not in state or "epoch" not in state:
         raise ValueError(
             f"{path} is not a hiera-video training checkpoint (no 'model_state'/'epoch'); to initialize "
