@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import hiera_video.engine.tasks as tasks
+from hiera_video.engine.integrity import add_checksum
 from hiera_video.engine.preemption import JobPreempted
 from tests.reliability.conftest import (
     REPO, WORKER, assert_same_weights, checkpoint_names, final_weights, job_log, run_in_process, run_worker,
@@ -78,7 +79,7 @@ def test_a_mid_epoch_checkpoint_of_another_world_size_restarts_its_epoch(tmp_pat
     path = tmp_path / "checkpoints" / "checkpoint_epoch_00002.pyth"
     state = torch.load(path, weights_only=True)
     state["resume_state"]["world_size"] = 2  # as if written by 2 processes
-    torch.save(state, path)
+    torch.save(add_checksum(state), path)
     run_in_process(tmp_path)
     assert "epoch 2 restarts from its first iteration" in job_log(tmp_path)
     assert checkpoint_names(tmp_path)[-1] == "checkpoint_epoch_00003.pyth"
