@@ -72,6 +72,8 @@ def test_invalid_choices_and_odd_override_lists_are_explained():
         load_config(None, ["TASK", "detection"])
     with pytest.raises(ConfigError, match="fp16 needs a GPU"):
         load_config(None, ["TRAIN.MIXED_PRECISION", "fp16"])
+    with pytest.raises(ConfigError, match="DATA.TEST_CROP_SIZE 256 differs"):
+        load_config(None, ["DATA.TEST_CROP_SIZE", "256"])
     with pytest.raises(ConfigError, match="KEY VALUE pairs"):
         load_config(None, ["TRAIN.ENABLE"])
 
