@@ -12,6 +12,13 @@ skips the finished batches without loading them and restores the generators, so 
 ``DATA_LOADER.NUM_WORKERS 0`` the resumed run is bitwise the uninterrupted one. With loader workers, the
 order of videos is still exact but the workers' augmentation randomness restarts (their generators live in
 processes that died), and the epoch's logged mean loss covers only the iterations after the restart.
+A mid-epoch checkpoint written by another number of processes or per-process batch restarts its epoch.
+
+SIGTERM at the end of an epoch keeps that epoch (a regular checkpoint) and stops before validation.
+Under torchrun, the agent passes SIGTERM on to every worker; the workers agree through an all-reduce, all
+stop after the same step, rank 0 writes the generators of every rank, and each exits 0 (torchrun itself
+then reports the signal it got). DataLoader workers ignore SIGTERM, so a signal sent to the whole process
+group does not kill them mid-batch. Testing (TEST.ENABLE) is not guarded: SIGTERM ends it at once.
 """
 from __future__ import annotations
 
