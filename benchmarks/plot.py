@@ -16,13 +16,25 @@ from typing import Optional
 RESULTS_FILE = Path(__file__).resolve().parent / "results.json"
 
 
+def cpu_name() -> str:
+    """The CPU model (from /proc/cpuinfo on Linux), else what ``platform`` knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine_description() -> dict:
     """Where and with what a result was measured (CPU, core count, library versions, date)."""
     import os
 
     import torch
 
-    return {"machine": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+    return {"machine": cpu_name(), "cores": os.cpu_count(),
             "torch": torch.__version__, "python": platform.python_version(), "date": date.today().isoformat()}
 
 
@@ -37,13 +49,19 @@ def save_results(section: str, rows: list[dict], unit: str, note: str = "",
 
 
 def load_bars(path: Path) -> list[tuple[str, str, float]]:
-    """(section, label, speed-up) of every row with a ``speedup``, in file order."""
+    """(section, bar label, speed-up) of every row with a ``speedup``, in file order."""
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: run the benchmarks with --save first "
                                 "(e.g. python benchmarks/eval_speed.py --save)")
     results = json.loads(path.read_text())
-    return [(section, row["name"], float(row["speedup"]))
+    return [(section, bar_label(section, row), float(row["speedup"]))
             for section, record in results.items() for row in record["rows"] if "speedup" in row]
+
+
+def bar_label(section: str, row: dict) -> str:
+    """``group: name`` of a row (just the name when the group only repeats the section)."""
+    group = row.get("group", section)
+    return row["name"] if group == section else f"{group}: {row['name']}"
 
 
 def draw(bars: list[tuple[str, str, float]], out: Path, title: Optional[str] = None) -> None:

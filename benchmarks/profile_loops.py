@@ -17,7 +17,7 @@ collation, sending the batch) use py-spy, which samples subprocesses too::
 
     py-spy record --subprocesses --format raw -o /tmp/eval.txt -- \\
         python benchmarks/profile_loops.py --loop eval --workers 2 --no-profiler
-    python benchmarks/profile_loops.py --summarize-py-spy /tmp/eval.txt
+    python benchmarks/profile_loops.py --summarize-py-spy /tmp/eval.txt   # the loop's stacks only
 """
 import argparse
 import collections
@@ -34,7 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from eval_speed import write_videos  # noqa: E402
 
 from hiera_video.config import load_config  # noqa: E402
-from hiera_video.engine.data import build_test_loader, build_train_loader  # noqa: E402
+from hiera_video.engine.data import (  # noqa: E402
+    build_test_loader,
+    build_train_loader,
+    leave_cores_to_loader_workers,
+)
 from hiera_video.engine.distributed import DistributedContext  # noqa: E402
 from hiera_video.engine.optim import build_optimizer  # noqa: E402
 from hiera_video.engine.tasks import get_task  # noqa: E402
@@ -102,9 +106,10 @@ def print_profile(prof, rows: int) -> None:
                   f"{total / 1e6:.2f} s CPU time in this process)")
 
 
-def summarize_py_spy(path: Path, rows: int) -> None:
+def summarize_py_spy(path: Path, rows: int, keep: tuple[str, ...] = ()) -> None:
     """Self time per function, and total time per ``hiera_video`` function, from a ``py-spy record
-    --format raw`` file (collapsed stacks; with ``--subprocesses`` the workers' samples are included)."""
+    --format raw`` file (collapsed stacks; with ``--subprocesses`` the workers' samples are included).
+    ``keep``: only stacks with a frame containing one of these strings (e.g. the loop, not the setup)."""
     self_samples: collections.Counter = collections.Counter()
     total_samples: collections.Counter = collections.Counter()
     total = 0
@@ -113,6 +118,8 @@ def summarize_py_spy(path: Path, rows: int) -> None:
         if not stack:
             continue
         frames = stack.split(";")
+        if keep and not any(word in frame for frame in frames for word in keep):
+            continue
         total += int(count)
         self_samples[frames[-1]] += int(count)
         for frame in set(frames):
@@ -138,9 +145,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=12)
     parser.add_argument("--no-profiler", action="store_true", help="run the loop only (for py-spy)")
     parser.add_argument("--summarize-py-spy", type=Path, help="summarize a py-spy raw file and exit")
+    parser.add_argument("--stacks-with", nargs="*", default=["evaluate", "_worker_loop", "serve_stdio"],
+                        help="summarize only stacks with a frame containing one of these (default: the test loop, "
+                             "loader workers and decode helpers, not the video generation)")
     args = parser.parse_args()
     if args.summarize_py_spy:
-        summarize_py_spy(args.summarize_py_spy, args.rows)
+        summarize_py_spy(args.summarize_py_spy, args.rows, tuple(args.stacks_with))
         return
     ctx = DistributedContext(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
     with tempfile.TemporaryDirectory() as folder:
@@ -148,6 +158,7 @@ def main() -> None:
         write_videos(Path(folder), num_videos, args.seconds, 240, 320)
         (Path(folder) / "train.csv").write_text((Path(folder) / "val.csv").read_text())
         cfg = profile_config(args.cfg, Path(folder), args.workers)
+        leave_cores_to_loader_workers(cfg, ctx.device)  # as the engine's run() does
         if args.loop == "train":
             iterations = train_iterations(cfg, ctx, args.iterations)
             next(iterations)  # warm-up, outside the profile
