@@ -238,15 +238,15 @@ def validate_config(cfg: CfgNode) -> None:
         raise ConfigError(f"NUM_GPUS must be 0 (CPU) or more, got {cfg.NUM_GPUS}.")
     if not 0.0 <= cfg.MAE.MASK_RATIO < 1.0:
         raise ConfigError(f"MAE.MASK_RATIO must be in [0, 1), got {cfg.MAE.MASK_RATIO}.")
+    if cfg.TRAIN.CHECKPOINT_PERIOD < 1:
+        raise ConfigError(f"TRAIN.CHECKPOINT_PERIOD must be at least 1, got {cfg.TRAIN.CHECKPOINT_PERIOD}.")
+    _check_crop_fits_scales(cfg)
+    _check_input_fits_model(cfg)
     if cfg.TASK == "classification" and cfg.DATA.TEST_CROP_SIZE != cfg.DATA.TRAIN_CROP_SIZE:
         raise ConfigError(
             f"DATA.TEST_CROP_SIZE {cfg.DATA.TEST_CROP_SIZE} differs from DATA.TRAIN_CROP_SIZE "
             f"{cfg.DATA.TRAIN_CROP_SIZE}: a Hiera classifier is built for one input size; set them equal."
         )
-    if cfg.TRAIN.CHECKPOINT_PERIOD < 1:
-        raise ConfigError(f"TRAIN.CHECKPOINT_PERIOD must be at least 1, got {cfg.TRAIN.CHECKPOINT_PERIOD}.")
-    _check_crop_fits_scales(cfg)
-    _check_input_fits_model(cfg)
 
 
 def _check_crop_fits_scales(cfg: CfgNode) -> None:
