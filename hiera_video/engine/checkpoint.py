@@ -95,6 +95,8 @@ def save_checkpoint(
     if resume_state is not None:
         state["resume_state"] = resume_state
     path = checkpoint_path(output_dir, epoch + 1)
+    for leftover in checkpoint_dir(output_dir).glob(".checkpoint_epoch_*.pyth.*.tmp"):
+        leftover.unlink(missing_ok=True)  # left by a job killed mid-write; each can be gigabytes
     atomic_torch_save(add_checksum(state), path)
     return path
 
