@@ -29,6 +29,7 @@ def test_sigkill_while_writing_a_checkpoint_keeps_the_previous_one_as_latest(uni
     assert find_latest_checkpoint(tmp_path).name == "checkpoint_epoch_00001.pyth"
     run_in_process(tmp_path)
     assert_same_weights(final_weights(tmp_path), uninterrupted)
+    assert not any(name.endswith(".tmp") for name in checkpoint_names(tmp_path))  # the next save cleaned up
 
 
 def test_a_truncated_latest_checkpoint_is_reported_and_the_previous_one_is_used(uninterrupted, tmp_path):
