@@ -1,5 +1,6 @@
 """Distributed: when one torchrun worker raises, every worker stops promptly and the error is shown."""
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -17,12 +18,18 @@ def test_one_failing_rank_stops_the_whole_job_with_its_error(tmp_path):
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                str(WORKER), str(tmp_path), str(fail_rank), "3"]
     started = time.monotonic()
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=STOP_WITHIN_S + 60,
-                            start_new_session=True)
+    # Its own session: its process group holds torchrun and both workers, and nothing else.
+    job = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True)
+    try:
+        stdout, stderr = job.communicate(timeout=STOP_WITHIN_S + 60)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
     elapsed = time.monotonic() - started
-    output = result.stdout + result.stderr
-    assert result.returncode != 0
+    output = stdout + stderr
+    assert job.returncode != 0
     assert f"rank {fail_rank} failed on purpose at step 3" in output
     assert elapsed < STOP_WITHIN_S, f"the job took {elapsed:.0f} s to stop"
-    leftover = subprocess.run(["pgrep", "-f", str(WORKER)], capture_output=True, text=True).stdout.split()
+    leftover = subprocess.run(["pgrep", "-g", str(job.pid)], capture_output=True, text=True).stdout.split()
     assert not leftover, f"worker processes still running: {leftover}"
