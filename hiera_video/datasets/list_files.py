@@ -22,7 +22,6 @@ A malformed file raises :class:`ListFileError` at dataset construction with ``fi
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 from dataclasses import dataclass
@@ -41,20 +40,57 @@ class ListFileError(ValueError):
         self.path, self.line, self.problem = str(path), line, problem
 
 
-def open_text_file(path: str, newline: Optional[str] = None) -> io.StringIO:
-    """The UTF-8 text of ``path`` (a byte-order mark dropped) as a file object (``newline`` as ``open``'s).
+class _Utf8TextFile:
+    """A text file read as UTF-8 (a byte-order mark dropped), streamed, whose decoding errors are
+    ListFileErrors naming the line of the first bad byte."""
 
-    A byte that is not UTF-8 is a :class:`ListFileError` naming its line, not a UnicodeDecodeError.
-    """
-    with open(path, "rb") as handle:
-        data = handle.read()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        problem = f"not UTF-8 text (byte 0x{data[error.start]:02x}); save the file as UTF-8"
-        raise ListFileError(path, line, problem) from None
-    return io.StringIO(text, newline=newline)
+    def __init__(self, path: str, newline: Optional[str]):
+        self.path = path
+        self._file = open(path, encoding="utf-8-sig", newline=newline)
+
+    def __enter__(self) -> "_Utf8TextFile":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._file.close()
+
+    def __iter__(self) -> "_Utf8TextFile":
+        return self
+
+    def __next__(self) -> str:
+        return self._decoded(self._file.__next__)
+
+    def read(self, size: int = -1) -> str:
+        """Like ``TextIOWrapper.read``."""
+        return self._decoded(self._file.read, size)
+
+    def readline(self, size: int = -1) -> str:
+        """Like ``TextIOWrapper.readline``."""
+        return self._decoded(self._file.readline, size)
+
+    def _decoded(self, method, *args):
+        try:
+            return method(*args)
+        except UnicodeDecodeError:
+            raise self._encoding_error() from None
+
+    def _encoding_error(self) -> ListFileError:
+        with open(self.path, "rb") as handle:
+            data = handle.read()
+        try:
+            data.decode("utf-8-sig")
+            start = len(data)
+        except UnicodeDecodeError as error:
+            data, start = error.object, error.start  # the object is the data without its byte-order mark
+        byte = f" (byte 0x{data[start]:02x})" if start < len(data) else ""
+        return ListFileError(self.path, data.count(b"\n", 0, start) + 1,
+                             f"not UTF-8 text{byte}; save the file as UTF-8")
+
+
+def open_text_file(path: str, newline: Optional[str] = None) -> _Utf8TextFile:
+    """Open ``path`` as UTF-8 text (``newline`` as ``open``'s): a byte that is not UTF-8 is a
+    :class:`ListFileError` naming its line, not a UnicodeDecodeError."""
+    return _Utf8TextFile(path, newline)
 
 
 @dataclass
