@@ -62,9 +62,9 @@ def _open_text(path: str) -> io.StringIO:
     try:
         return io.StringIO(data.decode("utf-8-sig"), newline="")
     except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
+        line = error.object.count(b"\n", 0, error.start) + 1  # the object is the data without its BOM
         raise AnnotationFormatError(
-            f"{path}:{line}: not UTF-8 text (byte 0x{data[error.start]:02x}); save the file as UTF-8"
+            f"{path}:{line}: not UTF-8 text (byte 0x{error.object[error.start]:02x}); save the file as UTF-8"
         ) from None
 
 
