@@ -157,8 +157,8 @@ def _load_yaml_with_base(path: str, defaults: CfgNode, seen: tuple[str, ...] = (
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from error
     except UnicodeDecodeError as error:
-        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset "
-                          f"{error.start}); save the file as UTF-8.") from None
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{error.object[error.start]:02x}); save the file "
+                          "as UTF-8.") from None
     if not isinstance(content, dict):
         raise ConfigError(f"{path}: a config file must be a mapping of KEY: value, got {type(content).__name__}.")
     bases = content.pop(BASE_KEY, [])
