@@ -19,6 +19,8 @@ KINETICS_CASES = {
     "duplicate row": ((GOOD_ROWS + "a.mp4 0\n").encode(), 3, "duplicate path"),
     "latin-1 file name": ((GOOD_ROWS + "caf\u00e9.mp4 1\n").encode("latin-1"), 3, "not UTF-8"),
     "utf-16 file": (GOOD_ROWS.encode("utf-16"), 1, "not UTF-8"),
+    "byte-order mark then latin-1": (b"\xef\xbb\xbf" + (GOOD_ROWS + "caf\u00e9.mp4 1\n").encode("latin-1"), 3,
+                                     "(byte 0xe9)"),
 }
 
 
@@ -65,9 +67,10 @@ def test_a_bad_ava_groundtruth_csv_names_file_and_line(text, line, words, tmp_pa
     assert str(error.value).startswith(f"{path}:{line}: ") and words in str(error.value)
 
 
-def test_a_latin1_ava_csv_names_the_line_of_the_first_bad_byte(tmp_path):
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"], ids=["plain", "with byte-order mark"])
+def test_a_latin1_ava_csv_names_the_line_of_the_first_bad_byte(tmp_path, bom):
     path = tmp_path / "ava_train_v2.2.csv"
-    path.write_bytes((AVA_GOOD + AVA_GOOD.replace("vid", "vid\u00e9")).encode("latin-1"))
+    path.write_bytes(bom + (AVA_GOOD + AVA_GOOD.replace("vid", "vid\u00e9")).encode("latin-1"))
     with pytest.raises(AnnotationFormatError, match=r":2: not UTF-8 text \(byte 0xe9\)"):
         read_keyframe_boxes([str(path)], [True], 0.8)
 
