@@ -105,10 +105,10 @@ class VideoEntry:
 
 
 def _check_label(list_path: str, line: int, text: str, num_classes: Optional[int]) -> int:
-    try:
-        label = int(text)
-    except ValueError:
-        raise ListFileError(list_path, line, f"label {text!r} is not an integer") from None
+    digits = text.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit()):  # int() would also take "1_0", " 1" and "١"
+        raise ListFileError(list_path, line, f"label {text!r} is not an integer")
+    label = int(text)
     if label < 0 or (num_classes is not None and label >= num_classes):
         limit = f"[0, {num_classes})" if num_classes is not None else ">= 0"
         raise ListFileError(

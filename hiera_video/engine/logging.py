@@ -27,7 +27,9 @@ def get_logger() -> logging.Logger:
 def setup_logging(output_dir: str, is_main: bool) -> logging.Logger:
     """Log INFO to stderr and ``OUTPUT_DIR/log.txt`` on rank 0; only errors elsewhere."""
     logger = get_logger()
-    logger.handlers.clear()
+    for handler in list(logger.handlers):  # a second job in the same process must not leak the old file
+        logger.removeHandler(handler)
+        handler.close()
     logger.propagate = False
     logger.setLevel(logging.INFO if is_main else logging.ERROR)
     formatter = logging.Formatter("[%(asctime)s %(levelname)s] %(message)s", datefmt="%H:%M:%S")

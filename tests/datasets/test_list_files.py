@@ -151,3 +151,13 @@ def test_frame_list_errors_name_the_line(tmp_path):
     bad_row = write(tmp_path / "b.csv", "original_vido_id video_id frame_id path labels\n7 0 0\n")
     with pytest.raises(ListFileError, match="b.csv:2: expected 5 space-separated columns, found 3"):
         read_frame_list(bad_row)
+
+
+def test_labels_int_would_accept_are_still_refused(tmp_path):
+    """int() takes "1_0", " 1" and non-ASCII digits; a list file's label must be plain decimal digits."""
+    from hiera_video.datasets.list_files import ListFileError, _check_label
+
+    for text in ("1_0", "١", "+1"):
+        with pytest.raises(ListFileError, match="is not an integer"):
+            _check_label(str(tmp_path / "train.csv"), 3, text, 400)
+    assert _check_label(str(tmp_path / "train.csv"), 3, "12", 400) == 12
