@@ -161,7 +161,8 @@ def main() -> None:
         from plot import save_results
 
         save_results("data", rows, unit="clips/s or videos/s",
-                     note="ratio and speedup: against the first row of the group (PyAV, decode per view, for test views)")
+                     note="ratio and speedup: against the first row of the group "
+                          "(PyAV, decode per view, for test views)")
 
 
 if __name__ == "__main__":

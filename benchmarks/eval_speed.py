@@ -19,7 +19,8 @@ one process and in interleaved rounds (every configuration once per round, media
   alone (forward passes over views decoded beforehand), so a reader sees where the time goes.
 
 Both loops use the same DataLoader settings (``DATA_LOADER.NUM_WORKERS`` from ``--workers``), the same
-model and the same torch thread count (the engine's choice, unless ``--threads``). ``--save`` records the rows in ``benchmarks/results.json`` for ``plot.py``.
+model and the same torch thread count (the engine's choice, unless ``--threads``). ``--save`` records the
+rows in ``benchmarks/results.json`` for ``plot.py``.
 """
 import argparse
 import statistics
