@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+from abc import ABC, abstractmethod
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
@@ -123,16 +124,16 @@ def read_keyframe_boxes(
     return keyframes
 
 
-class FrameSource:
+class FrameSource(ABC):
     """Reads the frames of one AVA video at indices of its 30 fps grid (frame 0 = second 900)."""
 
     def video_ids(self) -> Optional[set[str]]:
         """Videos available (None when unknown until read)."""
         return None
 
+    @abstractmethod
     def read(self, video_id: str, grid_indices: Sequence[int]) -> torch.Tensor:
         """uint8 [T, H, W, C] frames at ``grid_indices`` (clamped to the video); raises :class:`VideoDecodeError`."""
-        raise NotImplementedError
 
     @staticmethod
     def reader_indices(video: VideoReader, grid_indices: Sequence[int]) -> list[int]:

@@ -43,6 +43,7 @@ import struct
 import subprocess
 import sys
 import threading
+from abc import ABC, abstractmethod
 from bisect import bisect_right
 from typing import TYPE_CHECKING, Optional, Sequence
 
@@ -66,7 +67,7 @@ class VideoDecodeError(RuntimeError):
         return (VideoDecodeError, (self.path, self.reason))
 
 
-class VideoReader:
+class VideoReader(ABC):
     """An open video: ``num_frames``, ``fps``, ``duration`` and ``get_frames(indices)``.
 
     Subclasses set ``path``, ``num_frames``, ``fps``, ``frame_times`` (seconds from the first frame, one per
@@ -142,8 +143,9 @@ class VideoReader:
         position = {index: row for row, index in enumerate(unique)}
         return decoded[[position[i] for i in indices]]
 
+    @abstractmethod
     def _read_frames(self, sorted_unique_indices: list[int], short_side: Optional[int]) -> np.ndarray:
-        raise NotImplementedError
+        """Decode the frames at sorted, unique indices: uint8 ``[len(indices), H, W, C]``."""
 
     def close(self) -> None:
         """Release the file."""
