@@ -26,6 +26,7 @@ setup(
         "decord": ["decord"],
         "tensorboard": ["tensorboard"],
         "plot": ["matplotlib"],
+        "profile": ["py-spy"],
         "dev": ["pytest", "pytest-timeout", "hypothesis", "hiera-transformer==0.1.4"],
     },
 )

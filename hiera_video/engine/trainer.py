@@ -93,13 +93,14 @@ def train_one_epoch(
         with sync:
             with autocast_context(cfg.TRAIN.MIXED_PRECISION, ctx.device):
                 loss, step_stats = task.training_step(model, batch, ctx.device)
-            if not math.isfinite(loss.item()):
-                raise FloatingPointError(
-                    f"Loss is {loss.item()} at epoch {epoch + 1}, iteration {it + 1}: lower SOLVER.BASE_LR, "
-                    "raise SOLVER.WARMUP_EPOCHS or set SOLVER.CLIP_GRAD_L2NORM."
-                )
             scaled = loss / accum_steps
             (scaler.scale(scaled) if scaler is not None else scaled).backward()
+        loss_value = loss.item()  # the iteration's one host sync, after backward was queued
+        if not math.isfinite(loss_value):
+            raise FloatingPointError(
+                f"Loss is {loss_value} at epoch {epoch + 1}, iteration {it + 1}: lower SOLVER.BASE_LR, "
+                "raise SOLVER.WARMUP_EPOCHS or set SOLVER.CLIP_GRAD_L2NORM."
+            )
         if steps_now:
             if cfg.SOLVER.CLIP_GRAD_L2NORM > 0:
                 if scaler is not None:
@@ -113,20 +114,20 @@ def train_one_epoch(
             optimizer.zero_grad(set_to_none=True)
         batch_clips = clips_in_batch(batch) * ctx.world_size
         clips_seen += batch_clips
-        loss_meter.update(loss.item(), batch_clips)
+        loss_meter.update(loss_value, batch_clips)
         if "top1" in step_stats:
             top1_meter.update(step_stats["top1"], batch_clips)
         failures.update(batch.get("replaced", []))
         clips_per_s = clips_seen / (time.perf_counter() - start)
-        bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.2e}", clips_s=f"{clips_per_s:.1f}")
+        bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}", clips_s=f"{clips_per_s:.1f}")
         if (it + 1) % cfg.LOG_PERIOD == 0 or it + 1 == num_iters:
-            record = {"mode": "train_iter", "epoch": epoch + 1, "iter": it + 1, "loss": loss.item(), "lr": lr,
+            record = {"mode": "train_iter", "epoch": epoch + 1, "iter": it + 1, "loss": loss_value, "lr": lr,
                       "clips_per_s": clips_per_s, **step_stats}
             stats.write(record, step=epoch * num_iters + it + 1)
             if bar.disable:
                 eta = (num_iters - it - 1) * (time.perf_counter() - start) / (it + 1)
                 get_logger().info("epoch %d iter %d/%d loss %.4f lr %.3e %.1f clips/s eta %.0fs",
-                                  epoch + 1, it + 1, num_iters, loss.item(), lr, clips_per_s, eta)
+                                  epoch + 1, it + 1, num_iters, loss_value, lr, clips_per_s, eta)
         if steps_now and it + 1 < num_iters and preemption is not None and preemption.should_stop():
             raise JobPreempted(epoch, it + 1)
     summary = {"loss": all_reduce_mean(torch.tensor(loss_meter.mean)).item(), "lr": lr,
