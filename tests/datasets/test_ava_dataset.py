@@ -206,7 +206,9 @@ def test_forced_test_flip_mirrors_clip_and_boxes(ava_root):
 def test_dataloader_workers_read_trimmed_videos(ava_root):
     dataset = AvaDataset(ava_cfg(ava_root, source="videos"), "val")
     dataset[0]  # opens vidA in this process: the open reader must not travel to the worker
-    loader = torch.utils.data.DataLoader(dataset, batch_size=3, num_workers=1, collate_fn=dataset.collate_fn, timeout=30)
+    # forkserver: a forked worker could inherit FFmpeg threads of readers other tests left open in this process
+    loader = torch.utils.data.DataLoader(dataset, batch_size=3, num_workers=1, collate_fn=dataset.collate_fn,
+                                         timeout=60, multiprocessing_context="forkserver")
     batch = next(iter(loader))
     assert batch["clip"].shape == (3, 3, 8, 64, 64) and not batch["failed"]
     torch.testing.assert_close(batch["clip"][0], dataset[0]["clip"])
