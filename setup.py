@@ -27,6 +27,6 @@ setup(
         "tensorboard": ["tensorboard"],
         "plot": ["matplotlib"],
         "profile": ["py-spy"],
-        "dev": ["pytest", "pytest-timeout", "hypothesis", "hiera-transformer==0.1.4"],
+        "dev": ["pytest", "pytest-timeout", "hypothesis", "hiera-transformer==0.1.4", "decord", "matplotlib"],
     },
 )
