@@ -104,3 +104,16 @@ def read_frame_number(frame: torch.Tensor) -> int:
         if centre > 127:
             number |= 1 << bit
     return number
+
+
+def write_audio_only(path: str | os.PathLike, num_frames: int = 10) -> None:
+    """An AAC file without any video stream (a "video" every decoder must refuse), for tests."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=16000)
+        for i in range(num_frames):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), dtype=np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 16000, i * 1024
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)

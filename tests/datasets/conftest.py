@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from hiera_video.config.defaults import get_cfg
-from hiera_video.datasets.synthetic import numbered_frames, write_video
+from hiera_video.datasets.synthetic import numbered_frames, write_audio_only, write_video
 
 WIDTH, HEIGHT, NUM_FRAMES = 64, 48, 90
 # Open write ends of stalled FIFOs, kept for the whole session (closing one would deliver EOF).
@@ -46,19 +46,6 @@ def write_rotated_video(path, frames, degrees):
         stream.set_display_rotation(degrees)
         for frame_array in frames.numpy():
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame_array, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-
-
-def write_audio_only(path):
-    """An AAC file without a video stream."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("aac", rate=16000)
-        for i in range(10):
-            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), dtype=np.float32), format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = 16000, i * 1024
-            for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)

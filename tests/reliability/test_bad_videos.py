@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hiera_video.datasets.synthetic import numbered_frames, write_video
+from hiera_video.datasets.synthetic import numbered_frames, write_audio_only, write_video
 from tests.engine.fakes import TINY_OPTS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -21,21 +21,6 @@ ODD_BUT_FINE = ["webm_named.mp4", "one_frame.mp4", "huge_4k.mp4"]
 BROKEN = ["zero_bytes.mp4", "truncated.mp4", "random_bytes.mp4", "text_named.mp4", "audio_only.mp4", "fifo.mp4",
           "missing.mp4"]
 DECODE_TIMEOUT = 4.0
-
-
-def write_audio_only(path: Path) -> None:
-    """An MP4 holding only an AAC stream."""
-    import av
-
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("aac", rate=16000)
-        for i in range(5):
-            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), dtype=np.float32), format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = 16000, i * 1024
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
 
 
 def make_videos(folder: Path) -> None:
