@@ -207,18 +207,25 @@ def kinetics_entries(
     return entries
 
 
+def _read_json(path: str, expected_type: type, expected: str):
+    """The JSON value in ``path``; a ListFileError naming the line when it is not JSON, or the file when the
+    value is not an ``expected_type`` (``expected`` describes the right shape)."""
+    with open_text_file(path) as handle:
+        try:
+            value = json.load(handle)
+        except json.JSONDecodeError as error:
+            raise ListFileError(path, error.lineno, f"invalid JSON ({error.msg})") from None
+    if not isinstance(value, expected_type):
+        raise ListFileError(path, None, f"expected {expected}")
+    return value
+
+
 def read_class_names(data_dir: str, num_classes: int) -> list[str]:
     """Class names from ``classids.json`` or ``labels.txt`` in ``data_dir``; else ``"0", "1", ...``."""
     classids = os.path.join(data_dir, "classids.json")
     labels_txt = os.path.join(data_dir, "labels.txt")
     if os.path.isfile(classids):
-        with open_text_file(classids) as handle:
-            try:
-                mapping = json.load(handle)
-            except json.JSONDecodeError as error:
-                raise ListFileError(classids, error.lineno, f"invalid JSON ({error.msg})") from None
-        if not isinstance(mapping, dict):
-            raise ListFileError(classids, None, 'expected a JSON object {"class name": index}')
+        mapping = _read_json(classids, dict, 'a JSON object {"class name": index}')
         names = [str(i) for i in range(num_classes)]
         for name, index in mapping.items():
             if not _is_class_index(index) or not 0 <= int(index) < num_classes:
@@ -241,13 +248,7 @@ def _is_class_index(value) -> bool:
 
 def read_ssv2_labels(labels_path: str) -> list[str]:
     """``something-something-v2-labels.json`` (template -> index string) -> class names by index."""
-    with open_text_file(labels_path) as handle:
-        try:
-            mapping = json.load(handle)
-        except json.JSONDecodeError as error:
-            raise ListFileError(labels_path, error.lineno, f"invalid JSON ({error.msg})") from None
-    if not isinstance(mapping, dict):
-        raise ListFileError(labels_path, None, 'expected a JSON object {"template": "index"}')
+    mapping = _read_json(labels_path, dict, 'a JSON object {"template": "index"}')
     names = [""] * len(mapping)
     for template, index in mapping.items():
         if not _is_class_index(index) or not 0 <= int(index) < len(mapping):
@@ -261,13 +262,7 @@ def read_ssv2_labels(labels_path: str) -> list[str]:
 def read_ssv2_annotations(annotations_path: str, class_names: list[str]) -> list[tuple[str, int]]:
     """``-train.json`` / ``-validation.json`` -> ``(video id, label)`` pairs."""
     index_of = {name: i for i, name in enumerate(class_names)}
-    with open_text_file(annotations_path) as handle:
-        try:
-            items = json.load(handle)
-        except json.JSONDecodeError as error:
-            raise ListFileError(annotations_path, error.lineno, f"invalid JSON ({error.msg})") from None
-    if not isinstance(items, list):
-        raise ListFileError(annotations_path, None, "expected a JSON list of {\"id\": ..., \"template\": ...} objects")
+    items = _read_json(annotations_path, list, 'a JSON list of {"id": ..., "template": ...} objects')
     pairs, seen = [], {}
     for position, item in enumerate(items):
         where = f"entry {position}"
