@@ -153,12 +153,15 @@ def _load_yaml_with_base(path: str, defaults: CfgNode, seen: tuple[str, ...] = (
         raise ConfigError(f"Config file not found: {path}{where}. Check the path.")
     try:
         with open(path, encoding="utf-8") as f:
-            content = yaml.safe_load(f) or {}
+            content = yaml.safe_load(f)
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from error
     except UnicodeDecodeError as error:
         raise ConfigError(f"{path}: not UTF-8 text (byte 0x{error.object[error.start]:02x}); save the file "
                           "as UTF-8.") from None
+    if content is None:  # a file cut short while being written reads as empty: never run on defaults silently
+        raise ConfigError(f"{path}: the file is empty (or only comments); a config needs at least one KEY: value "
+                          "(write `{}` to run on the defaults on purpose).")
     if not isinstance(content, dict):
         raise ConfigError(f"{path}: a config file must be a mapping of KEY: value, got {type(content).__name__}.")
     bases = content.pop(BASE_KEY, [])

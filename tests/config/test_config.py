@@ -84,6 +84,16 @@ def test_missing_base_file_is_named(tmp_path):
         load_config(path)
 
 
+@pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n"])
+def test_an_empty_config_file_is_an_error_not_the_defaults(tmp_path, text):
+    # A file cut short while another process rewrites it reads as empty; running on defaults would
+    # silently change the job (the defaults enable testing, for one).
+    path = write(tmp_path / "empty.yaml", text)
+    with pytest.raises(ConfigError, match=r"empty.yaml: the file is empty"):
+        load_config(path)
+    assert load_config(write(tmp_path / "explicit.yaml", "{}\n")).TEST.ENABLE  # defaults on purpose
+
+
 def test_overrides_are_accepted_trailing_and_after_opts():
     trailing = parse_args(["--cfg", "a.yaml", "NUM_GPUS", "1"])
     newer = parse_args(["--cfg", "a.yaml", "--opts", "NUM_GPUS", "1", "RNG_SEED", "3"])

@@ -30,7 +30,7 @@ BAD_OVERRIDES = [
 @pytest.mark.parametrize("overrides,expected", BAD_OVERRIDES, ids=[o[0] + "=" + o[1] for o, _ in BAD_OVERRIDES])
 def test_run_net_stops_on_a_bad_config_before_any_work(overrides, expected, tmp_path, monkeypatch, capsys):
     output_dir = tmp_path / "job"
-    monkeypatch.setattr(sys, "argv", ["run_net.py", "--cfg", str(_empty_config(tmp_path)), *TINY_OPTS,
+    monkeypatch.setattr(sys, "argv", ["run_net.py", "--cfg", str(_defaults_config(tmp_path)), *TINY_OPTS,
                                       "OUTPUT_DIR", str(output_dir), *overrides])
     with pytest.raises(SystemExit) as stopped:
         runpy.run_path(str(RUN_NET), run_name="__main__")
@@ -51,8 +51,8 @@ def test_a_bad_key_in_a_config_file_names_the_file_and_line(tmp_path, monkeypatc
     assert not (tmp_path / "job").exists()
 
 
-def _empty_config(folder: Path) -> Path:
-    """An empty YAML config (the defaults), for jobs set entirely by overrides."""
-    path = folder / "empty.yaml"
-    path.write_text("", encoding="utf-8")
+def _defaults_config(folder: Path) -> Path:
+    """A YAML config of the defaults (``{}``), for jobs set entirely by overrides."""
+    path = folder / "defaults.yaml"
+    path.write_text("{}\n", encoding="utf-8")
     return path

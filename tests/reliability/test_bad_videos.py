@@ -60,7 +60,7 @@ def test_training_finishes_and_testing_reports_every_failure(messy_dataset, tmp_
             "DATA.DECODE_TIMEOUT", str(DECODE_TIMEOUT), "TRAIN.MAX_FAILED_FRACTION", "0.5",
             "SOLVER.MAX_EPOCH", "1", "TRAIN.BATCH_SIZE", "6", "OUTPUT_DIR", str(output_dir)]
     config = tmp_path / "job.yaml"
-    config.write_text("", encoding="utf-8")
+    config.write_text("{}\n", encoding="utf-8")  # the defaults; the job is set by overrides
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     started = time.monotonic()
     result = subprocess.run([sys.executable, str(REPO / "tools" / "run_net.py"), "--cfg", str(config), *opts],

@@ -8,7 +8,7 @@ Usage: ``python tests/reliability/train_worker.py OUTPUT_DIR [KEY VALUE ...]``. 
 - ``KILL_IN_CHECKPOINT_WRITE=N``: during the N-th checkpoint write, SIGKILL this process once half of
   the bytes are in the temporary file.
 - ``SIGTERM_PARENT_AT_STEP=N``: rank 0 sends SIGTERM to its parent (the torchrun agent, which passes it
-  on to every worker) in the middle of its N-th training step.
+  on to every worker) in the middle of its N-th training step, and waits until the signal came back to it.
 - ``SIGTERM_GROUP_AT_ITEM=N``: a loader worker sends SIGTERM to the whole process group (main process
   and workers, as schedulers do) while loading its N-th video of the first epoch.
 - ``NUM_WORKERS=N``: DataLoader workers (default 0).
@@ -18,6 +18,7 @@ import os
 import runpy
 import signal
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -35,6 +36,18 @@ def env_int(name: str) -> int:
     return int(os.environ.get(name, "0"))
 
 
+def wait_for_forwarded_sigterm(timeout: float = 60) -> None:
+    """Block until torchrun has passed the SIGTERM on to this process (its PreemptionGuard saw it).
+
+    Under load the agent can take longer than the rest of an epoch to forward the signal; waiting keeps
+    the stop at the step the test chose.
+    """
+    guard = getattr(signal.getsignal(signal.SIGTERM), "__self__", None)
+    deadline = time.monotonic() + timeout
+    while not getattr(guard, "requested", True) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def install_step_hooks(kill_at: int, parent_sigterm_at: int) -> None:
     """Wrap the classification step to SIGKILL this process or SIGTERM its parent at chosen steps."""
     original_step = tasks.ClassificationTask.training_step
@@ -47,6 +60,7 @@ def install_step_hooks(kill_at: int, parent_sigterm_at: int) -> None:
         loss, stats = original_step(self, *args)
         if calls["n"] == parent_sigterm_at and os.environ.get("RANK", "0") == "0":
             os.kill(os.getppid(), signal.SIGTERM)
+            wait_for_forwarded_sigterm()
         return loss, stats
 
     tasks.ClassificationTask.training_step = hooked_step
@@ -95,7 +109,8 @@ def main() -> None:
     install_step_hooks(env_int("KILL_AT_STEP"), env_int("SIGTERM_PARENT_AT_STEP"))
     if env_int("KILL_IN_CHECKPOINT_WRITE"):
         install_checkpoint_write_hook(env_int("KILL_IN_CHECKPOINT_WRITE"))
-    config = Path(output_dir).with_suffix(".yaml")
+    # Every torchrun rank runs this: each writes its own file, so none can read another's half-written one.
+    config = Path(output_dir).with_suffix(f".rank{os.environ.get('RANK', '0')}.yaml")
     config.write_text("TEST:\n  ENABLE: False\n", encoding="utf-8")
     sys.argv = ["run_net.py", "--cfg", str(config), *TINY_OPTS, "OUTPUT_DIR", output_dir,
                 "DATA_LOADER.NUM_WORKERS", str(env_int("NUM_WORKERS")), *opts]
