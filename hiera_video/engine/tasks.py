@@ -106,7 +106,8 @@ class Task(ABC):
 
     @abstractmethod
     def training_step(self, model: torch.nn.Module, batch: dict, device: torch.device) -> tuple[torch.Tensor, dict]:
-        """Return (loss, scalars to log) for one batch."""
+        """Return (loss, scalars to log) for one batch; scalars may be 0-dim tensors on the device (the trainer
+        reads them with the loss, in the iteration's one host sync)."""
 
 
 @register_task("classification")
@@ -148,7 +149,7 @@ class ClassificationTask(Task):
         loss = soft_cross_entropy(logits, targets)
         stats = {}
         if self.mixup is None:
-            stats["top1"] = (logits.argmax(dim=-1) == labels).float().mean().item() * 100.0
+            stats["top1"] = (logits.argmax(dim=-1) == labels).float().mean() * 100.0
         return loss, stats
 
     def evaluate(self, model: torch.nn.Module, ctx: DistributedContext, split: str,

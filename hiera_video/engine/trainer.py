@@ -47,6 +47,14 @@ def initialize_model(cfg: CfgNode, task: Task, ctx: DistributedContext) -> torch
     return model.to(ctx.device)
 
 
+def read_scalars(loss: torch.Tensor, stats: dict) -> tuple[float, dict[str, float]]:
+    """The loss and a step's statistics as Python floats, copied to the host together: the iteration's one
+    host sync, made after backward was queued."""
+    values = torch.stack([loss.detach().float(), *(torch.as_tensor(v, dtype=torch.float32, device=loss.device)
+                                                   for v in stats.values())]).tolist()
+    return values[0], dict(zip(stats, values[1:]))
+
+
 def train_one_epoch(
     cfg: CfgNode,
     task: Task,
@@ -95,7 +103,7 @@ def train_one_epoch(
                 loss, step_stats = task.training_step(model, batch, ctx.device)
             scaled = loss / accum_steps
             (scaler.scale(scaled) if scaler is not None else scaled).backward()
-        loss_value = loss.item()  # the iteration's one host sync, after backward was queued
+        loss_value, step_stats = read_scalars(loss, step_stats)
         if not math.isfinite(loss_value):
             raise FloatingPointError(
                 f"Loss is {loss_value} at epoch {epoch + 1}, iteration {it + 1}: lower SOLVER.BASE_LR, "

@@ -7,7 +7,6 @@ its fresh initialization with a warning.
 import logging
 import os
 import pickle
-import zipfile
 from typing import Dict, List, NamedTuple, Optional
 
 import torch
@@ -42,6 +41,9 @@ def read_checkpoint(path: str) -> StateDict:
                               f"TRAIN.CHECKPOINT_FILE_PATH / TEST.CHECKPOINT_FILE_PATH).")
     if path.endswith(".safetensors") or _looks_like_safetensors(path):
         return _read_safetensors(path)
+    if not _looks_like_torch_save(path):
+        raise CheckpointError(f"cannot read checkpoint {path}: it is neither a torch.save file (zip or pickle) nor "
+                              f"safetensors. The file is corrupt or of another kind.")
     try:
         content = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
@@ -53,10 +55,17 @@ def read_checkpoint(path: str) -> StateDict:
             f"refusing to load {path}: it holds objects other than tensors and plain containers, which "
             f"could run code when unpickled ({reason.strip()}). If you trust the file, re-save its state "
             f"dict with torch.save(model.state_dict(), path).") from error
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as error:
-        raise CheckpointError(f"cannot read checkpoint {path}: {error}. The file is truncated, corrupt, "
-                              f"or not a PyTorch/safetensors checkpoint.") from error
+    except Exception as error:  # corrupt bytes make the unpickler fail in many ways (IndexError, KeyError, ...)
+        raise CheckpointError(f"cannot read checkpoint {path}: {type(error).__name__}: {error}. The file is "
+                              f"truncated, corrupt, or not a PyTorch/safetensors checkpoint.") from error
     return _unwrap(content, path)
+
+
+def _looks_like_torch_save(path: str) -> bool:
+    """A zip archive (torch.save since 1.6) or a pickle of protocol 2 or later (the legacy format)."""
+    with open(path, "rb") as handle:
+        head = handle.read(2)
+    return head == b"PK" or head[:1] == b"\x80"
 
 
 def _looks_like_safetensors(path: str) -> bool:

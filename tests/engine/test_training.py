@@ -7,7 +7,7 @@ import torch
 from hiera_video.engine import find_latest_checkpoint, run
 from hiera_video.engine.logging import read_stats
 from hiera_video.engine.tasks import ClassificationTask
-from hiera_video.engine.trainer import initialize_model
+from hiera_video.engine.trainer import initialize_model, read_scalars
 from hiera_video.engine.distributed import DistributedContext
 from tests.engine.fakes import tiny_cfg
 
@@ -144,3 +144,11 @@ def test_batch_sizes_that_do_not_split_evenly_are_explained():
     assert per_process_train_batch(cfg, world_size=2) == 3
     with pytest.raises(ValueError, match="TRAIN.BATCH_SIZE 12 must be divisible"):
         per_process_train_batch(cfg, world_size=8)
+
+
+def test_loss_and_step_statistics_are_read_together_as_floats():
+    loss = torch.tensor(1.25, requires_grad=True) * 2
+    value, stats = read_scalars(loss, {"top1": torch.tensor(0.5) * 100, "boxes": 3.0})
+    assert value == 2.5 and stats == {"top1": 50.0, "boxes": 3.0}
+    assert all(type(v) is float for v in (value, *stats.values()))
+    assert read_scalars(loss, {}) == (2.5, {})

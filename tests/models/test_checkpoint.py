@@ -3,11 +3,14 @@ import logging
 import os
 import pickle
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
 
+from hiera_video.inference.loading import read_checkpoint_metadata
 from hiera_video.models import CheckpointError, create_model, load_checkpoint
+from hiera_video.models.checkpoint import read_checkpoint
 
 from .oracle import TINY_VIDEO, build_official, relative_error
 
@@ -129,6 +132,20 @@ def test_missing_truncated_and_foreign_files_name_the_file(tmp_path, trained):
     torch.save({"conv1.weight": torch.zeros(3)}, str(foreign))
     with pytest.raises(CheckpointError, match="resnet.pth holds no weights of this model"):
         create_model("hiera_base_16x224", checkpoint=str(foreign), **TINY_VIDEO)
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # torch's note on the random "protocol" byte
+@pytest.mark.parametrize("head", [b"", b"\x80\x02", b"PK\x03\x04"], ids=["random", "pickle-like", "zip-like"])
+def test_any_corrupt_bytes_give_a_checkpoint_error(tmp_path, head):
+    # The unpickler fails on corrupt bytes in many ways (IndexError, KeyError, UnicodeDecodeError, ...):
+    # every one must come out as the documented CheckpointError naming the file.
+    generator = np.random.default_rng(0)
+    for trial in range(150):
+        path = tmp_path / f"corrupt{trial}.pth"
+        path.write_bytes(head + generator.bytes(int(generator.integers(1, 2048))))
+        with pytest.raises(CheckpointError, match=f"corrupt{trial}.pth"):
+            read_checkpoint(str(path))
+        assert read_checkpoint_metadata(str(path)) == {"cfg": None, "class_names": None}
 
 
 class _RunsCode:
