@@ -51,7 +51,7 @@ def main() -> None:
     except ConfigError as error:
         sys.exit(f"Config error: {error}")
     except JobPreempted as stop:
-        print(f"Job {stop}; the checkpoint is saved: run the same command to resume.", file=sys.stderr)
+        print(f"Job {stop}; its progress is saved: run the same command to resume.", file=sys.stderr)
         sys.exit(0)
     if metrics is not None and os.environ.get("RANK", "0") == "0":
         summary = {k: metrics[k] for k in ("top1", "top5", "mean_class_acc", "num_videos", "num_failed")}

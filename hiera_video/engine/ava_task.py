@@ -44,7 +44,8 @@ class AvaDetectionTask(Task):
         return loss, {"boxes": float(len(batch["boxes"]))}
 
     def evaluate(self, model: torch.nn.Module, ctx: DistributedContext, split: str,
-                 results_dir: Optional[str], checkpoint: Optional[str] = None) -> dict[str, Any]:
+                 results_dir: Optional[str], checkpoint: Optional[str] = None,
+                 preemption: None = None) -> dict[str, Any]:
         """Detections of every process, gathered and scored on rank 0 (``ava_metrics.json``,
         ``ava_detections.csv`` in ``results_dir``); returns ``{"mAP", "num_failed", "checkpoint"}``."""
         from hiera_video.evaluation.ava_testing import evaluate_ava_predictions, predict_ava_detections

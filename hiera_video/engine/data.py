@@ -10,7 +10,7 @@ import os
 
 import torch
 from fvcore.common.config import CfgNode
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset
 
 from .distributed import DistributedContext
 from .logging import get_logger
@@ -78,10 +78,10 @@ def build_train_loader(cfg: CfgNode, ctx: DistributedContext) -> DataLoader:
 
 def build_test_loader(cfg: CfgNode, ctx: DistributedContext, split: str) -> DataLoader:
     """Multi-view test loader, sharded without shuffling. The sampler pads the last shard with repeated
-    videos; the tester counts every video index once."""
+    videos (the tester counts every video index once) and can skip the batches a preempted run scored."""
     dataset = _build_dataset(cfg, split)
     views = cfg.TEST.NUM_ENSEMBLE_VIEWS * cfg.TEST.NUM_SPATIAL_CROPS
-    sampler = DistributedSampler(dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=False)
+    sampler = ResumableDistributedSampler(dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=False)
     return DataLoader(
         dataset,
         batch_size=max(1, per_process_test_clips(cfg, ctx.world_size) // views),

@@ -18,7 +18,8 @@ SIGTERM at the end of an epoch keeps that epoch (a regular checkpoint) and stops
 Under torchrun, the agent passes SIGTERM on to every worker; the workers agree through an all-reduce, all
 stop after the same step, rank 0 writes the generators of every rank, and each exits 0 (torchrun itself
 then reports the signal it got). DataLoader workers ignore SIGTERM, so a signal sent to the whole process
-group does not kill them mid-batch. Testing (TEST.ENABLE) is not guarded: SIGTERM ends it at once.
+group does not kill them mid-batch. Classification testing (TEST.ENABLE) keeps its finished batches the same
+way (see :mod:`testing_resume`); AVA testing is not guarded: SIGTERM ends it at once.
 """
 from __future__ import annotations
 
@@ -50,8 +51,9 @@ class PreemptionGuard:
     handler is restored on exit.
     """
 
-    def __init__(self, signum: int = signal.SIGTERM):
-        self.signum = signum
+    def __init__(self, signum: int = signal.SIGTERM,
+                 action: str = "stopping after the current iteration to write a checkpoint"):
+        self.signum, self.action = signum, action
         self.requested = False
         self._previous: Any = None
         self._installed = False
@@ -69,8 +71,7 @@ class PreemptionGuard:
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         self.requested = True
-        get_logger().warning("Received %s: stopping after the current iteration to write a checkpoint.",
-                             signal.Signals(signum).name)
+        get_logger().warning("Received %s: %s.", signal.Signals(signum).name, self.action)
 
     def should_stop(self) -> bool:
         """Whether any process was asked to stop (all processes agree, so their collectives stay in step)."""

@@ -17,6 +17,7 @@ from hiera_video.datasets.mixup import MixupCutmix, smooth_one_hot
 from hiera_video.models import create_model, load_checkpoint
 
 from .distributed import DistributedContext
+from .preemption import PreemptionGuard
 
 _TASKS: dict[str, type["Task"]] = {}
 
@@ -86,6 +87,8 @@ class Task(ABC):
 
     #: Whether the task has a test stage (``TEST.ENABLE``) and validation (``TRAIN.EVAL_PERIOD``).
     has_test_stage = False
+    #: Whether SIGTERM during the test stage keeps the finished batches for the next run (testing_resume).
+    resumable_testing = False
 
     def __init__(self, cfg: CfgNode):
         self.cfg = cfg
@@ -99,9 +102,11 @@ class Task(ABC):
         load_checkpoint(model, path)
 
     def evaluate(self, model: torch.nn.Module, ctx: DistributedContext, split: str,
-                 results_dir: Optional[str], checkpoint: Optional[str] = None) -> dict[str, Any]:
+                 results_dir: Optional[str], checkpoint: Optional[str] = None,
+                 preemption: Optional[PreemptionGuard] = None) -> dict[str, Any]:
         """Score ``split`` on every process; rank 0 writes result files (naming the tested ``checkpoint``)
-        to ``results_dir`` (None: none). Returns the metrics."""
+        to ``results_dir`` (None: none). Returns the metrics. ``preemption`` is given to tasks with
+        ``resumable_testing`` only."""
         raise TypeError(f"TASK '{self.cfg.TASK}' has no test stage; set TEST.ENABLE False.")
 
     @abstractmethod
@@ -115,6 +120,7 @@ class ClassificationTask(Task):
     """Supervised video classification with soft cross entropy, mixup / cutmix and label smoothing."""
 
     has_test_stage = True
+    resumable_testing = True
 
     def __init__(self, cfg: CfgNode):
         super().__init__(cfg)
@@ -153,11 +159,13 @@ class ClassificationTask(Task):
         return loss, stats
 
     def evaluate(self, model: torch.nn.Module, ctx: DistributedContext, split: str,
-                 results_dir: Optional[str], checkpoint: Optional[str] = None) -> dict[str, Any]:
-        """Multi-view top-1 / top-5 / mean class accuracy; writes metrics.json and predictions.npz."""
+                 results_dir: Optional[str], checkpoint: Optional[str] = None,
+                 preemption: Optional[PreemptionGuard] = None) -> dict[str, Any]:
+        """Multi-view top-1 / top-5 / mean class accuracy; writes metrics.json and predictions.npz. With
+        ``preemption``, SIGTERM keeps the finished batches for the next run (:mod:`testing_resume`)."""
         from .tester import evaluate_classifier
 
-        return evaluate_classifier(self.cfg, model, ctx, split, results_dir, checkpoint)
+        return evaluate_classifier(self.cfg, model, ctx, split, results_dir, checkpoint, preemption)
 
 
 @register_task("mae")

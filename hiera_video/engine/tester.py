@@ -7,6 +7,7 @@ silently: ``metrics.json`` holds ``num_videos``, ``num_evaluated``, ``num_failed
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from pathlib import Path
@@ -23,6 +24,8 @@ from .logging import get_logger, progress
 from .meters import classification_metrics
 from .tasks import get_task
 from .precision import autocast_context
+from .preemption import PreemptionGuard
+from .testing_resume import PartialScores, ResumableTesting, PreemptedInTesting, testing_signature
 
 
 class ViewScorer:
@@ -87,36 +90,66 @@ class ViewScorer:
         self.sums.index_add_(0, owners, probabilities)
 
 
+def _scores_of(scorer: ViewScorer, video_labels: dict[int, int]) -> dict[int, tuple[torch.Tensor, int]]:
+    """{video: (summed softmax [K], label)} of the videos scored; a row of its own per video (pickling a
+    view would send the whole matrix)."""
+    score_sums = scorer.finish()
+    return {index: (score_sums[index].clone(), label) for index, label in video_labels.items()}
+
+
+def _restore_on_every_process(resumable: Optional[ResumableTesting]) -> PartialScores:
+    """The finished batches of a preempted run, when every process has the same number of them (their
+    per-batch stop checks are collectives); otherwise none, on every process."""
+    if resumable is None:
+        return PartialScores()
+    done = resumable.restore()
+    if len(set(all_gather_objects(done.batches_done))) > 1:
+        get_logger().warning("The partial test files of the processes cover different batches; testing starts over.")
+        return PartialScores()
+    return done
+
+
 def evaluate(cfg: CfgNode, model: torch.nn.Module, loader: torch.utils.data.DataLoader,
-             ctx: DistributedContext) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+             ctx: DistributedContext, resumable: Optional[ResumableTesting] = None,
+             ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Score every video of ``loader`` on every process; return (metrics, per-video predictions).
 
     Predictions hold ``index``, ``label`` and ``scores`` [N, K] sorted by video index (same on all ranks).
+    With ``resumable``, batches saved by a preempted run are skipped and SIGTERM saves this run's (raising
+    PreemptedInTesting); see :mod:`testing_resume`.
     """
     model.eval()
+    done = _restore_on_every_process(resumable)
+    if done.batches_done:
+        loader.sampler.skip_next_pass(done.batches_done * loader.batch_size)
     scorer = ViewScorer(model, per_process_test_clips(cfg, ctx.world_size), cfg.TRAIN.MIXED_PRECISION,
                         ctx.device, num_videos=len(loader.dataset))
-    video_labels: dict[int, int] = {}
-    failures: dict[int, dict[str, Any]] = {}
-    for batch in progress(loader, ctx.is_main, desc="test"):
+    video_labels: dict[int, int] = {}  # videos scored by this run
+    failures: dict[int, dict[str, Any]] = dict(done.failures)
+    batches = progress(loader, ctx.is_main, desc="test", total=len(loader), initial=done.batches_done)
+    for batch_number, batch in enumerate(batches, start=done.batches_done + 1):
         for failure in batch.get("failed", []):  # {"index", "path", "error", "label"}
             failures[int(failure["index"])] = failure
-        new = torch.tensor([int(i) not in video_labels for i in batch["index"]], dtype=torch.bool)
-        if not new.all():  # a video this process already scored (sampler padding): count it once
+        # A video this process already scored (sampler padding) counts once.
+        new = torch.tensor([int(i) not in video_labels and int(i) not in done.scores for i in batch["index"]],
+                           dtype=torch.bool)
+        if not new.all():
             batch = {"views": batch["views"][new], "index": batch["index"][new], "label": batch["label"][new]}
-        if len(batch["index"]) == 0:
-            continue
-        scorer.add(batch["views"], batch["index"])
-        video_labels.update(zip(batch["index"].tolist(), batch["label"].tolist()))
-    score_sums = scorer.finish()
-    # A row of its own per video: pickling a view would send the whole matrix.
-    scores = {index: (score_sums[index].clone(), label) for index, label in video_labels.items()}
+        if len(batch["index"]):
+            scorer.add(batch["views"], batch["index"])
+            video_labels.update(zip(batch["index"].tolist(), batch["label"].tolist()))
+        if resumable is not None and batch_number < len(loader) and resumable.should_stop():
+            resumable.save(PartialScores(batch_number, {**done.scores, **_scores_of(scorer, video_labels)}, failures))
+            raise PreemptedInTesting(batch_number, len(loader))
+    scores = {**done.scores, **_scores_of(scorer, video_labels)}
     # Every process sees its shard; the union over processes keyed by index counts each video once.
     merged_scores: dict[int, tuple[torch.Tensor, int]] = {}
     merged_failures: dict[int, dict[str, Any]] = {}
     for part_scores, part_failures in all_gather_objects((scores, failures)):
         merged_scores.update(part_scores)
         merged_failures.update(part_failures)
+    if resumable is not None:
+        resumable.discard()  # every process has its scores in hand
     indices = sorted(merged_scores)
     score_matrix = torch.stack([merged_scores[i][0] for i in indices]) if indices else torch.zeros(0, 0)
     labels = torch.tensor([merged_scores[i][1] for i in indices], dtype=torch.long)
@@ -173,11 +206,17 @@ def dataset_paths(dataset: torch.utils.data.Dataset) -> Optional[list[str]]:
 
 
 def evaluate_classifier(cfg: CfgNode, model: torch.nn.Module, ctx: DistributedContext, split: str,
-                        results_dir: Optional[str], checkpoint: Optional[str] = None) -> dict[str, Any]:
+                        results_dir: Optional[str], checkpoint: Optional[str] = None,
+                        preemption: Optional[PreemptionGuard] = None) -> dict[str, Any]:
     """Multi-view classification metrics of ``split`` (with the tested ``checkpoint``); rank 0 writes them
-    and the predictions to ``results_dir``."""
+    and the predictions to ``results_dir``. With ``preemption`` (and a ``results_dir``) testing is
+    resumable: SIGTERM keeps the finished batches there (see :mod:`testing_resume`)."""
     loader = build_test_loader(cfg, ctx, split)
-    metrics, predictions = evaluate(cfg, model, loader, ctx)
+    resumable = None
+    if preemption is not None and results_dir is not None:
+        signature = testing_signature(cfg, checkpoint, split, ctx.world_size, loader.batch_size)
+        resumable = ResumableTesting(results_dir, ctx.rank, signature, preemption)
+    metrics, predictions = evaluate(cfg, model, loader, ctx, resumable)
     metrics["checkpoint"] = checkpoint
     if ctx.is_main and results_dir is not None:
         path = write_test_results(results_dir, metrics, predictions, dataset_paths(loader.dataset))
@@ -202,4 +241,8 @@ def test(cfg: CfgNode, ctx: DistributedContext) -> dict[str, Any]:
 
         load_checkpoint(model, checkpoint)
         logger.info("Testing %s", checkpoint)
-    return task.evaluate(model.to(ctx.device), ctx, cfg.TEST.SPLIT, str(Path(cfg.OUTPUT_DIR) / "test"), checkpoint)
+    # Tasks with resumable testing keep their finished batches on SIGTERM; the others end at once.
+    guard = PreemptionGuard(action="stopping after the current batch to keep the scores so far")
+    with guard if task.resumable_testing else contextlib.nullcontext() as preemption:
+        return task.evaluate(model.to(ctx.device), ctx, cfg.TEST.SPLIT, str(Path(cfg.OUTPUT_DIR) / "test"),
+                             checkpoint, preemption=preemption)

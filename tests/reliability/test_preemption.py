@@ -1,6 +1,7 @@
 """Preemption: SIGTERM makes a training job finish its iteration, write a checkpoint and exit 0; the
 job resumes mid-epoch to the weights of an uninterrupted run."""
 
+import json
 import os
 import signal
 import subprocess
@@ -115,3 +116,29 @@ def test_sigterm_to_torchrun_checkpoints_every_rank_and_the_job_resumes(tmp_path
     rank_lines = "\n".join(line for line in resumed.stderr.splitlines() if line.startswith("[rank1]"))
     assert resumed.returncode == 0, f"rank 1 said:\n{rank_lines[-3000:]}\n\nthe tail:\n{resumed.stderr[-3000:]}"
     assert checkpoint_names(tmp_path) == ["checkpoint_epoch_00001.pyth", "checkpoint_epoch_00002.pyth"]
+
+
+def test_sigterm_to_torchrun_while_testing_keeps_every_rank_s_batches_and_the_rerun_completes_them(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+
+    def torchrun(*opts: str, **hooks: int) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                   str(WORKER), str(tmp_path), "SOLVER.MAX_EPOCH", "1", "TEST.BATCH_SIZE", "4", *opts]
+        return subprocess.run(command, env={**env, **{k: str(v) for k, v in hooks.items()}}, capture_output=True,
+                              text=True, timeout=120, start_new_session=True)
+
+    straight = torchrun("TEST.ENABLE", "True")  # train, then test uninterrupted: 4 batches per rank
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    uninterrupted = json.loads((tmp_path / "test" / "metrics.json").read_text())
+    (tmp_path / "test" / "metrics.json").unlink()
+
+    stopped = torchrun("TRAIN.ENABLE", "False", "TEST.ENABLE", "True", SIGTERM_PARENT_AT_TEST_BATCH=2)
+    assert stopped.stderr.count("Job preempted (SIGTERM) while testing, after 2 of 4 batches") == 2, \
+        stopped.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "test").glob("partial_rank*")) == ["partial_rank0.pyth",
+                                                                                 "partial_rank1.pyth"]
+    resumed = torchrun("TRAIN.ENABLE", "False", "TEST.ENABLE", "True")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Resuming testing after 2 batches" in job_log(tmp_path)
+    assert json.loads((tmp_path / "test" / "metrics.json").read_text()) == uninterrupted
+    assert not list((tmp_path / "test").glob("partial_rank*"))

@@ -9,6 +9,7 @@ Usage: ``python tests/reliability/train_worker.py OUTPUT_DIR [KEY VALUE ...]``. 
   the bytes are in the temporary file.
 - ``SIGTERM_PARENT_AT_STEP=N``: rank 0 sends SIGTERM to its parent (the torchrun agent, which passes it
   on to every worker) in the middle of its N-th training step, and waits until the signal came back to it.
+- ``SIGTERM_PARENT_AT_TEST_BATCH=N``: the same while rank 0 scores its N-th test batch.
 - ``SIGTERM_GROUP_AT_ITEM=N``: a loader worker sends SIGTERM to the whole process group (main process
   and workers, as schedulers do) while loading its N-th video of the first epoch.
 - ``NUM_WORKERS=N``: DataLoader workers (default 0).
@@ -28,6 +29,7 @@ sys.path.insert(0, str(REPO))
 
 import hiera_video.engine.tasks as tasks  # noqa: E402
 from hiera_video.engine import data as engine_data  # noqa: E402
+from hiera_video.engine import tester  # noqa: E402
 from tests.engine.fakes import TINY_OPTS, MovingSquares  # noqa: E402
 
 
@@ -64,6 +66,21 @@ def install_step_hooks(kill_at: int, parent_sigterm_at: int) -> None:
         return loss, stats
 
     tasks.ClassificationTask.training_step = hooked_step
+
+
+def install_test_batch_hook(parent_sigterm_at: int) -> None:
+    """Make rank 0 SIGTERM its parent (torchrun) while it scores its N-th test batch."""
+    original_add = tester.ViewScorer.add
+    calls = {"n": 0}
+
+    def hooked_add(self, *args):
+        calls["n"] += 1
+        if calls["n"] == parent_sigterm_at and os.environ.get("RANK", "0") == "0":
+            os.kill(os.getppid(), signal.SIGTERM)
+            wait_for_forwarded_sigterm()
+        return original_add(self, *args)
+
+    tester.ViewScorer.add = hooked_add
 
 
 def install_checkpoint_write_hook(kill_in_write: int) -> None:
@@ -107,6 +124,7 @@ def main() -> None:
     engine_data._build_dataset = lambda cfg, split: (
         GroupSignallingSquares(16, split, group_signal_at) if group_signal_at else MovingSquares(16, split))
     install_step_hooks(env_int("KILL_AT_STEP"), env_int("SIGTERM_PARENT_AT_STEP"))
+    install_test_batch_hook(env_int("SIGTERM_PARENT_AT_TEST_BATCH"))
     if env_int("KILL_IN_CHECKPOINT_WRITE"):
         install_checkpoint_write_hook(env_int("KILL_IN_CHECKPOINT_WRITE"))
     # Every torchrun rank runs this: each writes its own file, so none can read another's half-written one.
