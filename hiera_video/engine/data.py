@@ -1,13 +1,19 @@
 """Data loaders for the engine: samplers that shard over processes and reseed every epoch.
 
 Datasets come from :func:`hiera_video.datasets.build_dataset`; the engine owns the sampler so that a
-run is reproducible: the training order depends only on (RNG_SEED, epoch), and DataLoader workers are
-seeded from the global generator, which the trainer reseeds at the start of every epoch.
+run is reproducible: the training order depends only on (RNG_SEED, epoch), and every training item draws
+its augmentation from generators seeded by (RNG_SEED, epoch, video index) alone. The clips of an epoch
+therefore do not depend on the number of loader workers, on which worker loads an item, or on a restart
+in the middle of the epoch.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import random
+from typing import Any, Iterator
 
+import numpy as np
 import torch
 from fvcore.common.config import CfgNode
 from torch.utils.data import DataLoader, Dataset
@@ -52,11 +58,60 @@ def _collate_test_batch(items: list[dict]) -> dict:
     return collate_test_batch(items)
 
 
+@contextlib.contextmanager
+def seeded_generators(seed: int) -> Iterator[None]:
+    """Seed Python's, NumPy's and torch's CPU generators with ``seed`` inside the block; restore their
+    states after it (the caller's random stream is left as it was)."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+        try:
+            yield
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
+
+
+def item_seed(base_seed: int, epoch: int, index: int) -> int:
+    """The augmentation seed of video ``index`` in ``epoch``."""
+    return (base_seed * 1_000_003 + epoch) * 1_000_033 + index
+
+
+class SeededTrainSampler(ResumableDistributedSampler):
+    """Yields ``(index, seed)``: the shuffled, sharded indices of the epoch, each with its :func:`item_seed`."""
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:  # type: ignore[override]
+        return ((index, item_seed(self.seed, self.epoch, index)) for index in super().__iter__())
+
+
+class SeededItems(Dataset):
+    """A training dataset indexed by ``(index, seed)``: each item is made under :func:`seeded_generators`.
+    Other attributes (``class_names``, ``collate_fn``, ...) are the wrapped dataset's."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> Any:
+        index, seed = key
+        with seeded_generators(seed):
+            return self.dataset[index]
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "dataset":  # not set yet (unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+
 def build_train_loader(cfg: CfgNode, ctx: DistributedContext) -> DataLoader:
     """Shuffled, sharded training loader; call ``loader.sampler.set_epoch(epoch)`` every epoch."""
     dataset = _build_dataset(cfg, "train")
     batch_size = per_process_train_batch(cfg, ctx.world_size)
-    sampler = ResumableDistributedSampler(
+    sampler = SeededTrainSampler(
         dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=cfg.RNG_SEED, drop_last=True
     )
     if len(sampler) < batch_size:
@@ -65,7 +120,7 @@ def build_train_loader(cfg: CfgNode, ctx: DistributedContext) -> DataLoader:
             f"x {ctx.world_size} processes; lower TRAIN.BATCH_SIZE or add videos."
         )
     return DataLoader(
-        dataset,
+        SeededItems(dataset),
         batch_size=batch_size,
         sampler=sampler,
         num_workers=cfg.DATA_LOADER.NUM_WORKERS,

@@ -8,10 +8,9 @@ after every optimizer step (never between accumulated micro-batches), writes a c
 The mid-epoch checkpoint is the regular ``checkpoint_epoch_{N:05d}.pyth`` of the epoch in progress (N =
 its 1-based number, so it is the latest one) with ``epoch`` = the last *finished* epoch and a
 ``resume_state`` holding the epoch, the finished iterations and every random generator's state. Resuming
-skips the finished batches without loading them and restores the generators, so with
-``DATA_LOADER.NUM_WORKERS 0`` the resumed run is bitwise the uninterrupted one. With loader workers, the
-order of videos is still exact but the workers' augmentation randomness restarts (their generators live in
-processes that died), and the epoch's logged mean loss covers only the iterations after the restart.
+skips the finished batches without loading them and restores the generators; training items are seeded by
+(RNG_SEED, epoch, video) (see :mod:`data`), so with or without loader workers the resumed run is bitwise the
+uninterrupted one (on CPU). The epoch's logged mean loss covers only the iterations after the restart.
 A mid-epoch checkpoint written by another number of processes or per-process batch restarts its epoch.
 
 SIGTERM at the end of an epoch keeps that epoch (a regular checkpoint) and stops before validation.

@@ -1,7 +1,8 @@
 """Training: ``train(cfg, ctx)`` runs epochs of ``train_one_epoch`` with checkpoints and auto-resume.
 
 Every epoch starts by reseeding all generators from (RNG_SEED, epoch, rank) and the sampler from
-(RNG_SEED, epoch), so a run resumed from a checkpoint continues exactly as an uninterrupted run would.
+(RNG_SEED, epoch); every training item draws its augmentation from (RNG_SEED, epoch, video). A run resumed
+from a checkpoint continues exactly as an uninterrupted run would, whatever DATA_LOADER.NUM_WORKERS.
 SIGTERM stops training after the current optimizer step with a mid-epoch checkpoint (see :mod:`preemption`);
 a newest checkpoint that does not load is reported and the one before it is used.
 """

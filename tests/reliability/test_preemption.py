@@ -72,6 +72,19 @@ def test_mae_with_gradient_accumulation_stops_at_an_optimizer_step_and_resumes_e
     assert_same_weights(final_weights(tmp_path / "resumed"), final_weights(tmp_path / "straight"))
 
 
+def test_with_loader_workers_a_mid_epoch_resume_still_gives_the_uninterrupted_weights(uninterrupted, tmp_path,
+                                                                                      monkeypatch):
+    # Items are seeded by (seed, epoch, video), so neither the 2 workers nor the restart change a clip:
+    # the result equals the uninterrupted run made without workers.
+    sigterm_at_step(monkeypatch, 6)
+    with pytest.raises(JobPreempted):
+        run_in_process(tmp_path, "DATA_LOADER.NUM_WORKERS", "2")
+    monkeypatch.undo()
+    run_in_process(tmp_path, "DATA_LOADER.NUM_WORKERS", "2")
+    assert "(epoch 2, iteration 3)" in job_log(tmp_path)
+    assert_same_weights(final_weights(tmp_path), uninterrupted)
+
+
 def test_a_mid_epoch_checkpoint_of_another_world_size_restarts_its_epoch(tmp_path, monkeypatch):
     sigterm_at_step(monkeypatch, 6)
     with pytest.raises(JobPreempted):
