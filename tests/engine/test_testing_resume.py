@@ -38,9 +38,9 @@ def read_results(output_dir):
     return metrics, predictions
 
 
-def sigterm_at_batch(monkeypatch, batch: int) -> None:
-    """Make this process receive SIGTERM while its ``batch``-th test batch is scored (1-based); give it a
-    ``pytest.MonkeyPatch.context()`` of its own, so that undoing it keeps the fake data."""
+def preempt_testing_at(output_dir, batch: int) -> PreemptedInTesting:
+    """Run the test job with SIGTERM arriving while its ``batch``-th batch is scored (1-based); return the
+    PreemptedInTesting it stops with."""
     calls = {"n": 0}
 
     def add_with_signal(self, *args):
@@ -49,7 +49,10 @@ def sigterm_at_batch(monkeypatch, batch: int) -> None:
             os.kill(os.getpid(), signal.SIGTERM)
         return ORIGINAL_ADD(self, *args)
 
-    monkeypatch.setattr(ViewScorer, "add", add_with_signal)
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(PreemptedInTesting) as stopped:
+        patch.setattr(ViewScorer, "add", add_with_signal)
+        run(tiny_cfg(output_dir, *TEST_OPTS))
+    return stopped.value
 
 
 def assert_same_results(results, expected):
@@ -65,10 +68,7 @@ def assert_same_results(results, expected):
 def test_sigterm_while_testing_keeps_the_finished_batches_and_the_rerun_completes_them(trained, monkeypatch):
     output_dir, uninterrupted = trained
     handler = signal.getsignal(signal.SIGTERM)
-    with pytest.MonkeyPatch.context() as patch, \
-            pytest.raises(PreemptedInTesting, match="while testing, after 3 of 6 batches"):
-        sigterm_at_batch(patch, 3)
-        run(tiny_cfg(output_dir, *TEST_OPTS))
+    assert "while testing, after 3 of 6 batches" in str(preempt_testing_at(output_dir, 3))
     assert signal.getsignal(signal.SIGTERM) is handler
     partial = torch.load(output_dir / "test" / "partial_rank0.pyth", weights_only=True)
     assert partial["batches_done"] == 3 and partial["index"].tolist() == [0, 1, 2, 4, 5]  # video 3 failed
@@ -84,12 +84,9 @@ def test_sigterm_while_testing_keeps_the_finished_batches_and_the_rerun_complete
     assert_same_results(read_results(output_dir), uninterrupted)
 
 
-
 def test_a_partial_file_of_another_checkpoint_or_config_is_not_reused(trained):
     output_dir, uninterrupted = trained
-    with pytest.MonkeyPatch.context() as patch, pytest.raises(PreemptedInTesting):
-        sigterm_at_batch(patch, 2)
-        run(tiny_cfg(output_dir, *TEST_OPTS))
+    preempt_testing_at(output_dir, 2)
     checkpoint = output_dir / "checkpoints" / "checkpoint_epoch_00001.pyth"
     stat = checkpoint.stat()
     os.utime(checkpoint, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # as if training wrote it again
@@ -102,9 +99,7 @@ def test_a_partial_file_of_another_checkpoint_or_config_is_not_reused(trained):
 
 def test_a_corrupt_partial_file_only_costs_its_batches(trained):
     output_dir, uninterrupted = trained
-    with pytest.MonkeyPatch.context() as patch, pytest.raises(PreemptedInTesting):
-        sigterm_at_batch(patch, 4)
-        run(tiny_cfg(output_dir, *TEST_OPTS))
+    preempt_testing_at(output_dir, 4)
     partial = output_dir / "test" / "partial_rank0.pyth"
     partial.write_bytes(partial.read_bytes()[:100])
     run(tiny_cfg(output_dir, *TEST_OPTS))
