@@ -10,7 +10,9 @@ import torch.nn.functional as F
 from .data import build_test_loader
 from .distributed import DistributedContext, all_gather_objects
 from .logging import get_logger
+from .preemption import PreemptionGuard
 from .tasks import Task, hiera_overrides, model_input_size, register_task
+from .testing_resume import ResumableTesting, restore_on_every_process, resumable_batches, testing_signature
 
 
 @register_task("ava")
@@ -45,18 +47,31 @@ class AvaDetectionTask(Task):
 
     def evaluate(self, model: torch.nn.Module, ctx: DistributedContext, split: str,
                  results_dir: Optional[str], checkpoint: Optional[str] = None,
-                 preemption: None = None) -> dict[str, Any]:
+                 preemption: Optional[PreemptionGuard] = None) -> dict[str, Any]:
         """Detections of every process, gathered and scored on rank 0 (``ava_metrics.json``,
-        ``ava_detections.csv`` in ``results_dir``); returns ``{"mAP", "num_failed", "checkpoint"}``."""
-        from hiera_video.evaluation.ava_testing import evaluate_ava_predictions, predict_ava_detections
+        ``ava_detections.csv`` in ``results_dir``); returns ``{"mAP", "num_failed", "checkpoint"}``. With
+        ``preemption``, SIGTERM keeps the finished batches for the next run (:mod:`testing_resume`)."""
+        from hiera_video.evaluation.ava_testing import AvaPredictions, evaluate_ava_predictions, predict_ava_batch
 
-        rows, failed = predict_ava_detections(model, build_test_loader(self.cfg, ctx, split), ctx.device)
-        gathered = all_gather_objects((rows, failed))
+        model.eval()
+        loader = build_test_loader(self.cfg, ctx, split)
+        resumable = None
+        if preemption is not None and results_dir is not None:
+            signature = testing_signature(self.cfg, checkpoint, split, ctx.world_size, loader.batch_size)
+            resumable = ResumableTesting(results_dir, ctx.rank, signature, preemption)
+        batches_done, payload = restore_on_every_process(resumable)
+        parts = [AvaPredictions.from_state(payload)] if payload is not None else []
+        for batch in resumable_batches(loader, ctx.is_main, batches_done, resumable,
+                                       lambda: AvaPredictions.concat(parts).state()):
+            parts.append(predict_ava_batch(model, batch, ctx.device))
+        gathered = all_gather_objects(AvaPredictions.concat(parts))
+        if resumable is not None:
+            resumable.discard()  # every process has its predictions in hand
         metrics: dict[str, Any] = {"mAP": float("nan"), "num_failed": 0, "checkpoint": checkpoint}
         if ctx.is_main:
-            all_rows = [row for part_rows, _ in gathered for row in part_rows]
-            all_failed = list({(f["video_id"], f["timestamp"]): f for _, part in gathered for f in part}.values())
-            result = evaluate_ava_predictions(self.cfg, all_rows, results_dir or self.cfg.OUTPUT_DIR, all_failed)
-            metrics.update(mAP=result.mean_ap * 100.0, num_failed=len(all_failed))
-            get_logger().info("AVA %s frame-mAP@0.5: %.2f (%d keyframes failed)", split, metrics["mAP"], len(all_failed))
+            predictions = AvaPredictions.concat(gathered)
+            result = evaluate_ava_predictions(self.cfg, predictions, results_dir or self.cfg.OUTPUT_DIR)
+            num_failed = len(predictions.without_repeats().failed)
+            metrics.update(mAP=result.mean_ap * 100.0, num_failed=num_failed)
+            get_logger().info("AVA %s frame-mAP@0.5: %.2f (%d keyframes failed)", split, metrics["mAP"], num_failed)
         return all_gather_objects(metrics)[0]

@@ -17,8 +17,8 @@ SIGTERM at the end of an epoch keeps that epoch (a regular checkpoint) and stops
 Under torchrun, the agent passes SIGTERM on to every worker; the workers agree through an all-reduce, all
 stop after the same step, rank 0 writes the generators of every rank, and each exits 0 (torchrun itself
 then reports the signal it got). DataLoader workers ignore SIGTERM, so a signal sent to the whole process
-group does not kill them mid-batch. Classification testing (TEST.ENABLE) keeps its finished batches the same
-way (see :mod:`testing_resume`); AVA testing is not guarded: SIGTERM ends it at once.
+group does not kill them mid-batch. Testing (TEST.ENABLE) keeps its finished batches the same way (see
+:mod:`testing_resume`).
 """
 from __future__ import annotations
 

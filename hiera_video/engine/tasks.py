@@ -87,8 +87,6 @@ class Task(ABC):
 
     #: Whether the task has a test stage (``TEST.ENABLE``) and validation (``TRAIN.EVAL_PERIOD``).
     has_test_stage = False
-    #: Whether SIGTERM during the test stage keeps the finished batches for the next run (testing_resume).
-    resumable_testing = False
 
     def __init__(self, cfg: CfgNode):
         self.cfg = cfg
@@ -105,8 +103,8 @@ class Task(ABC):
                  results_dir: Optional[str], checkpoint: Optional[str] = None,
                  preemption: Optional[PreemptionGuard] = None) -> dict[str, Any]:
         """Score ``split`` on every process; rank 0 writes result files (naming the tested ``checkpoint``)
-        to ``results_dir`` (None: none). Returns the metrics. ``preemption`` is given to tasks with
-        ``resumable_testing`` only."""
+        to ``results_dir`` (None: none). Returns the metrics. With ``preemption`` (the test stage), SIGTERM
+        keeps the finished batches for the next run (see :mod:`testing_resume`)."""
         raise TypeError(f"TASK '{self.cfg.TASK}' has no test stage; set TEST.ENABLE False.")
 
     @abstractmethod
@@ -120,7 +118,6 @@ class ClassificationTask(Task):
     """Supervised video classification with soft cross entropy, mixup / cutmix and label smoothing."""
 
     has_test_stage = True
-    resumable_testing = True
 
     def __init__(self, cfg: CfgNode):
         super().__init__(cfg)

@@ -7,7 +7,6 @@ silently: ``metrics.json`` holds ``num_videos``, ``num_evaluated``, ``num_failed
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 from pathlib import Path
@@ -20,12 +19,12 @@ from fvcore.common.config import CfgNode
 from .checkpoint import find_latest_checkpoint
 from .data import build_test_loader, per_process_test_clips
 from .distributed import DistributedContext, all_gather_objects
-from .logging import get_logger, progress
+from .logging import get_logger
 from .meters import classification_metrics
 from .tasks import get_task
 from .precision import autocast_context
 from .preemption import PreemptionGuard
-from .testing_resume import PartialScores, ResumableTesting, PreemptedInTesting, testing_signature
+from .testing_resume import ResumableTesting, restore_on_every_process, resumable_batches, testing_signature
 
 
 class ViewScorer:
@@ -97,16 +96,20 @@ def _scores_of(scorer: ViewScorer, video_labels: dict[int, int]) -> dict[int, tu
     return {index: (score_sums[index].clone(), label) for index, label in video_labels.items()}
 
 
-def _restore_on_every_process(resumable: Optional[ResumableTesting]) -> PartialScores:
-    """The finished batches of a preempted run, when every process has the same number of them (their
-    per-batch stop checks are collectives); otherwise none, on every process."""
-    if resumable is None:
-        return PartialScores()
-    done = resumable.restore()
-    if len(set(all_gather_objects(done.batches_done))) > 1:
-        get_logger().warning("The partial test files of the processes cover different batches; testing starts over.")
-        return PartialScores()
-    return done
+def _scores_payload(scores: dict[int, tuple[torch.Tensor, int]], failures: dict[int, dict]) -> dict[str, Any]:
+    """The partial-file payload of classification testing (see :mod:`testing_resume`)."""
+    indices = sorted(scores)
+    return {"index": torch.tensor(indices, dtype=torch.long),
+            "scores": torch.stack([scores[i][0] for i in indices]) if indices else torch.zeros(0, 0),
+            "label": torch.tensor([scores[i][1] for i in indices], dtype=torch.long), "failures": failures}
+
+
+def _scores_from_payload(payload: Optional[dict[str, Any]]) -> tuple[dict[int, tuple[torch.Tensor, int]], dict]:
+    """(scores, failures) saved by :func:`_scores_payload`; empty without a payload."""
+    if payload is None:
+        return {}, {}
+    rows = zip(payload["index"].tolist(), payload["scores"], payload["label"].tolist())
+    return {index: (row, label) for index, row, label in rows}, dict(payload["failures"])
 
 
 def evaluate(cfg: CfgNode, model: torch.nn.Module, loader: torch.utils.data.DataLoader,
@@ -119,29 +122,24 @@ def evaluate(cfg: CfgNode, model: torch.nn.Module, loader: torch.utils.data.Data
     PreemptedInTesting); see :mod:`testing_resume`.
     """
     model.eval()
-    done = _restore_on_every_process(resumable)
-    if done.batches_done:
-        loader.sampler.skip_next_pass(done.batches_done * loader.batch_size)
+    batches_done, payload = restore_on_every_process(resumable)
+    saved_scores, failures = _scores_from_payload(payload)
     scorer = ViewScorer(model, per_process_test_clips(cfg, ctx.world_size), cfg.TRAIN.MIXED_PRECISION,
                         ctx.device, num_videos=len(loader.dataset))
     video_labels: dict[int, int] = {}  # videos scored by this run
-    failures: dict[int, dict[str, Any]] = dict(done.failures)
-    batches = progress(loader, ctx.is_main, desc="test", total=len(loader), initial=done.batches_done)
-    for batch_number, batch in enumerate(batches, start=done.batches_done + 1):
+    for batch in resumable_batches(loader, ctx.is_main, batches_done, resumable, lambda: _scores_payload(
+            {**saved_scores, **_scores_of(scorer, video_labels)}, failures)):
         for failure in batch.get("failed", []):  # {"index", "path", "error", "label"}
             failures[int(failure["index"])] = failure
         # A video this process already scored (sampler padding) counts once.
-        new = torch.tensor([int(i) not in video_labels and int(i) not in done.scores for i in batch["index"]],
+        new = torch.tensor([int(i) not in video_labels and int(i) not in saved_scores for i in batch["index"]],
                            dtype=torch.bool)
         if not new.all():
             batch = {"views": batch["views"][new], "index": batch["index"][new], "label": batch["label"][new]}
         if len(batch["index"]):
             scorer.add(batch["views"], batch["index"])
             video_labels.update(zip(batch["index"].tolist(), batch["label"].tolist()))
-        if resumable is not None and batch_number < len(loader) and resumable.should_stop():
-            resumable.save(PartialScores(batch_number, {**done.scores, **_scores_of(scorer, video_labels)}, failures))
-            raise PreemptedInTesting(batch_number, len(loader))
-    scores = {**done.scores, **_scores_of(scorer, video_labels)}
+    scores = {**saved_scores, **_scores_of(scorer, video_labels)}
     # Every process sees its shard; the union over processes keyed by index counts each video once.
     merged_scores: dict[int, tuple[torch.Tensor, int]] = {}
     merged_failures: dict[int, dict[str, Any]] = {}
@@ -241,8 +239,6 @@ def test(cfg: CfgNode, ctx: DistributedContext) -> dict[str, Any]:
 
         load_checkpoint(model, checkpoint)
         logger.info("Testing %s", checkpoint)
-    # Tasks with resumable testing keep their finished batches on SIGTERM; the others end at once.
-    guard = PreemptionGuard(action="stopping after the current batch to keep the scores so far")
-    with guard if task.resumable_testing else contextlib.nullcontext() as preemption:
+    with PreemptionGuard(action="stopping after the current batch to keep the results so far") as preemption:
         return task.evaluate(model.to(ctx.device), ctx, cfg.TEST.SPLIT, str(Path(cfg.OUTPUT_DIR) / "test"),
                              checkpoint, preemption=preemption)

@@ -1,12 +1,14 @@
-"""Resumable testing: SIGTERM during the test stage keeps the scores so far; the same command continues.
+"""Resumable testing: SIGTERM during the test stage keeps the finished batches; the same command continues.
 
-Multi-view testing of a large validation set takes hours (K400: 19,877 videos x 15 views). While the test
-stage runs, SIGTERM (see :mod:`preemption`) makes every process finish its batch, write its per-video
-score sums, labels and failures to ``OUTPUT_DIR/test/partial_rank{R}.pyth`` (atomically, with a checksum)
-and exit 0 through :class:`PreemptedInTesting`. The next run skips the batches those files cover and gives
-the metrics an uninterrupted run would. A partial file written for another checkpoint (path, size or
-modification time), config, split, number of processes or batch is ignored with a warning, as is one
-that does not load; testing then starts over. The files are removed once the metrics are written.
+Multi-view testing of a large validation set takes hours (K400: 19,877 videos x 15 views; AVA: 57k
+keyframes). While the test stage runs, SIGTERM (see :mod:`preemption`) makes every process finish its
+batch, write what it has so far (a task-specific payload: per-video score sums for classification, per-box
+scores for AVA) to ``OUTPUT_DIR/test/partial_rank{R}.pyth`` (atomically, with a checksum) and exit 0
+through :class:`PreemptedInTesting`. The next run skips the batches those files cover and gives the
+metrics an uninterrupted run would. Partial files written for another checkpoint (path, size or
+modification time), config, split, number of processes or batch are ignored with a warning, as is one that
+does not load, or a set of files whose processes finished different numbers of batches; testing then
+starts over. The files are removed once every process has its results.
 
 Validation during training is not resumable (a SIGTERM there stops training at the next step).
 """
@@ -14,16 +16,16 @@ from __future__ import annotations
 
 import os
 import zlib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import torch
 from fvcore.common.config import CfgNode
 
 from .checkpoint import atomic_torch_save
+from .distributed import all_gather_objects
 from .integrity import add_checksum, verify_checksum
-from .logging import get_logger
+from .logging import get_logger, progress
 from .preemption import JobPreempted, PreemptionGuard
 
 
@@ -35,17 +37,8 @@ class PreemptedInTesting(JobPreempted):
         self.epoch, self.iterations = -1, batches
 
 
-@dataclass
-class PartialScores:
-    """One process's finished share of a test run."""
-
-    batches_done: int = 0
-    scores: dict[int, tuple[torch.Tensor, int]] = field(default_factory=dict)  # video -> (summed softmax [K], label)
-    failures: dict[int, dict[str, Any]] = field(default_factory=dict)  # video -> {"index", "path", "error", ...}
-
-
 def testing_signature(cfg: CfgNode, checkpoint: Optional[str], split: str, world_size: int,
-                   batch_size: int) -> dict[str, Any]:
+                      batch_size: int) -> dict[str, Any]:
     """What must not change for saved batches to be reused: the weights (checkpoint path, size, modification
     time), the whole config, the split, the number of processes and the per-process batch."""
     stamp = [None]  # random initialization (TEST.ALLOW_RANDOM_INIT), seeded by RNG_SEED
@@ -57,56 +50,76 @@ def testing_signature(cfg: CfgNode, checkpoint: Optional[str], split: str, world
 
 
 class ResumableTesting:
-    """The partial-scores file of one process, and the SIGTERM guard that decides when to write it.
+    """The partial file of one process, and the SIGTERM guard that decides when to write it.
 
-    ``signature`` lists everything that must be equal for saved batches to be reused (see the module
-    docstring); :meth:`restore` returns them, or an empty :class:`PartialScores`.
+    A payload is the task's results so far: a dict of tensors, numbers, strings and containers of them
+    (what ``torch.load(weights_only=True)`` reads back). ``signature`` lists everything that must be equal
+    for a saved payload to be reused (see :func:`testing_signature`).
     """
 
     def __init__(self, results_dir: str, rank: int, signature: dict[str, Any], guard: PreemptionGuard):
         self.path = Path(results_dir) / f"partial_rank{rank}.pyth"
         self.signature, self.guard = signature, guard
 
-    def restore(self) -> PartialScores:
-        """The batches a preempted run of the same test finished on this process (none when there is no
-        compatible partial file)."""
+    def restore(self) -> tuple[int, Optional[dict[str, Any]]]:
+        """(batches done, payload) of a preempted run of the same test on this process; (0, None) when there
+        is no compatible partial file."""
         if not self.path.is_file():
-            return PartialScores()
+            return 0, None
         try:
             state = torch.load(self.path, map_location="cpu", weights_only=True)
             verify_checksum(state, self.path)
         except Exception as error:  # an unreadable partial file only costs the batches it held
             get_logger().warning("Ignoring %s (%s: %s); testing starts over.", self.path, type(error).__name__, error)
-            return PartialScores()
+            return 0, None
         saved = state.get("signature") or {}
         changed = [key for key in self.signature if saved.get(key) != self.signature[key]]
         if changed:
             get_logger().warning("Ignoring %s: it was written for another test (%s changed); testing starts over.",
                                  self.path, ", ".join(changed))
-            return PartialScores()
-        scores = {int(i): (row, int(label)) for i, row, label in zip(state["index"], state["scores"], state["label"])}
-        get_logger().info("Resuming testing after %d batches (%d videos scored) from %s", state["batches_done"],
-                          len(scores), self.path)
-        return PartialScores(int(state["batches_done"]), scores, dict(state["failures"]))
+            return 0, None
+        get_logger().info("Resuming testing after %d batches from %s", state["batches_done"], self.path)
+        return int(state["batches_done"]), state["payload"]
 
     def should_stop(self) -> bool:
         """Whether any process got SIGTERM (a collective: call it after every batch on every process)."""
         return self.guard.should_stop()
 
-    def save(self, partial: PartialScores) -> None:
-        """Write this process's finished batches (atomically, with a checksum)."""
-        indices = sorted(partial.scores)
-        rows = [partial.scores[i][0] for i in indices]
-        state = {
-            "signature": self.signature,
-            "batches_done": partial.batches_done,
-            "index": torch.tensor(indices, dtype=torch.long),
-            "scores": torch.stack(rows) if rows else torch.zeros(0, 0),
-            "label": torch.tensor([partial.scores[i][1] for i in indices], dtype=torch.long),
-            "failures": partial.failures,
-        }
+    def save(self, batches_done: int, payload: dict[str, Any]) -> None:
+        """Write this process's results after ``batches_done`` batches (atomically, with a checksum)."""
+        state = {"signature": self.signature, "batches_done": batches_done, "payload": payload}
         atomic_torch_save(add_checksum(state), self.path)
 
     def discard(self) -> None:
         """Remove the partial file (the test finished)."""
         self.path.unlink(missing_ok=True)
+
+
+def restore_on_every_process(resumable: Optional[ResumableTesting]) -> tuple[int, Optional[dict[str, Any]]]:
+    """:meth:`ResumableTesting.restore` when every process finished the same number of batches (their
+    per-batch stop checks are collectives); otherwise (0, None) on every process."""
+    if resumable is None:
+        return 0, None
+    batches_done, payload = resumable.restore()
+    if len(set(all_gather_objects(batches_done))) > 1:
+        get_logger().warning("The partial test files of the processes cover different batches; testing starts over.")
+        return 0, None
+    return batches_done, payload
+
+
+def resumable_batches(loader: torch.utils.data.DataLoader, is_main: bool, batches_done: int,
+                      resumable: Optional[ResumableTesting], payload_so_far: Callable[[], dict[str, Any]],
+                      ) -> Iterator[Any]:
+    """The batches of ``loader`` after the first ``batches_done`` (with a progress bar on the main process).
+
+    After the caller has handled each batch but the last, it checks (collectively) for SIGTERM; when asked
+    to stop it saves ``payload_so_far()`` and raises :class:`PreemptedInTesting`.
+    """
+    if batches_done:
+        loader.sampler.skip_next_pass(batches_done * loader.batch_size)
+    batches = progress(loader, is_main, desc="test", total=len(loader), initial=batches_done)
+    for batch_number, batch in enumerate(batches, start=batches_done + 1):
+        yield batch
+        if resumable is not None and batch_number < len(loader) and resumable.should_stop():
+            resumable.save(batch_number, payload_so_far())
+            raise PreemptedInTesting(batch_number, len(loader))

@@ -51,11 +51,12 @@ def test_tiny_ava_train_then_test(ava_root, tmp_path):  # noqa: F811
     shutil.copy(ava_root / "videos" / "vidA.mp4", videos)
     test_set = AvaDataset(cfg, "val", frame_source=TrimmedVideos(str(videos)))
     test_loader = torch.utils.data.DataLoader(test_set, batch_size=2, collate_fn=test_set.collate_fn)
-    rows, failed = predict_ava_detections(model, test_loader)
-    assert len(rows) == 2 * 80  # two decoded proposals, one row per id
-    assert [(item["video_id"], item["timestamp"]) for item in failed] == [("vidB", 905)]
+    predictions = predict_ava_detections(model, test_loader)
+    assert predictions.scores.shape == (2, 80)  # two decoded proposals, a score per id
+    assert len(list(predictions.rows(range(1, 81)))) == 2 * 80
+    assert [(item["video_id"], item["timestamp"]) for item in predictions.failed] == [("vidB", 905)]
 
-    result = evaluate_ava_predictions(cfg, rows, str(tmp_path / "out"), failed)
+    result = evaluate_ava_predictions(cfg, predictions, str(tmp_path / "out"))
     # stand: both ground-truth people have a matching proposal, so any scores rank them perfectly.
     assert result.per_class_ap["stand"] == 1.0
     # bend/bow: its person's proposal is below AVA.DETECTION_SCORE_THRESH; walk: the failed keyframe.
