@@ -12,7 +12,7 @@ from .distributed import DistributedContext, all_gather_objects
 from .logging import get_logger
 from .preemption import PreemptionGuard
 from .tasks import Task, hiera_overrides, model_input_size, register_task
-from .testing_resume import ResumableTesting, restore_on_every_process, resumable_batches, testing_signature
+from .testing_resume import restore_on_every_process, resumable_batches, resumable_testing
 
 
 @register_task("ava")
@@ -53,12 +53,9 @@ class AvaDetectionTask(Task):
         ``preemption``, SIGTERM keeps the finished batches for the next run (:mod:`testing_resume`)."""
         from hiera_video.evaluation.ava_testing import AvaPredictions, evaluate_ava_predictions, predict_ava_batch
 
-        model.eval()
         loader = build_test_loader(self.cfg, ctx, split)
-        resumable = None
-        if preemption is not None and results_dir is not None:
-            signature = testing_signature(self.cfg, checkpoint, split, ctx.world_size, loader.batch_size)
-            resumable = ResumableTesting(results_dir, ctx.rank, signature, preemption)
+        resumable = resumable_testing(self.cfg, ctx.rank, ctx.world_size, split, results_dir, checkpoint,
+                                      loader.batch_size, preemption)
         batches_done, payload = restore_on_every_process(resumable)
         parts = [AvaPredictions.from_state(payload)] if payload is not None else []
         for batch in resumable_batches(loader, ctx.is_main, batches_done, resumable,

@@ -24,7 +24,7 @@ from .meters import classification_metrics
 from .tasks import get_task
 from .precision import autocast_context
 from .preemption import PreemptionGuard
-from .testing_resume import ResumableTesting, restore_on_every_process, resumable_batches, testing_signature
+from .testing_resume import ResumableTesting, restore_on_every_process, resumable_batches, resumable_testing
 
 
 class ViewScorer:
@@ -210,10 +210,8 @@ def evaluate_classifier(cfg: CfgNode, model: torch.nn.Module, ctx: DistributedCo
     and the predictions to ``results_dir``. With ``preemption`` (and a ``results_dir``) testing is
     resumable: SIGTERM keeps the finished batches there (see :mod:`testing_resume`)."""
     loader = build_test_loader(cfg, ctx, split)
-    resumable = None
-    if preemption is not None and results_dir is not None:
-        signature = testing_signature(cfg, checkpoint, split, ctx.world_size, loader.batch_size)
-        resumable = ResumableTesting(results_dir, ctx.rank, signature, preemption)
+    resumable = resumable_testing(cfg, ctx.rank, ctx.world_size, split, results_dir, checkpoint, loader.batch_size,
+                                  preemption)
     metrics, predictions = evaluate(cfg, model, loader, ctx, resumable)
     metrics["checkpoint"] = checkpoint
     if ctx.is_main and results_dir is not None:

@@ -95,6 +95,17 @@ class ResumableTesting:
         self.path.unlink(missing_ok=True)
 
 
+def resumable_testing(cfg: CfgNode, rank: int, world_size: int, split: str, results_dir: Optional[str],
+                      checkpoint: Optional[str], batch_size: int,
+                      preemption: Optional[PreemptionGuard]) -> Optional[ResumableTesting]:
+    """The partial file of this process for testing ``split`` into ``results_dir`` under ``preemption``;
+    None when either is missing (validation during training, or an API call without a guard)."""
+    if preemption is None or results_dir is None:
+        return None
+    signature = testing_signature(cfg, checkpoint, split, world_size, batch_size)
+    return ResumableTesting(results_dir, rank, signature, preemption)
+
+
 def restore_on_every_process(resumable: Optional[ResumableTesting]) -> tuple[int, Optional[dict[str, Any]]]:
     """:meth:`ResumableTesting.restore` when every process finished the same number of batches (their
     per-batch stop checks are collectives); otherwise (0, None) on every process."""
