@@ -52,11 +52,25 @@ def setup_distributed(num_gpus: int, backend: str = "") -> DistributedContext:
         device = torch.device("cpu")
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group(backend=backend or ("nccl" if num_gpus > 0 else "gloo"))
+        global _control_group
+        _control_group = dist.new_group(backend="gloo")  # every rank, right after joining: same order
     return DistributedContext(rank=rank, world_size=world_size, local_rank=local_rank, device=device)
+
+
+_control_group: Any = None  # the gloo group of setup_distributed, for CPU control messages
+
+
+def control_group() -> Any:
+    """A gloo group for small control messages (stop flags) as CPU tensors, so that checking them never
+    waits for the GPU; None (the default group) when the process group was not joined by
+    :func:`setup_distributed`."""
+    return _control_group
 
 
 def cleanup_distributed() -> None:
     """Leave the process group, if one was joined."""
+    global _control_group
+    _control_group = None
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 

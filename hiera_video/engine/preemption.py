@@ -32,6 +32,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DistributedSampler
 
+from .distributed import control_group
 from .logging import get_logger
 
 
@@ -73,13 +74,15 @@ class PreemptionGuard:
         get_logger().warning("Received %s: %s.", signal.Signals(signum).name, self.action)
 
     def should_stop(self) -> bool:
-        """Whether any process was asked to stop (all processes agree, so their collectives stay in step)."""
+        """Whether any process was asked to stop (all processes agree, so their collectives stay in step).
+        Under :func:`~hiera_video.engine.distributed.setup_distributed` the flag travels on a gloo group: no wait for the GPU."""
         if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
             return self.requested
         flag = torch.tensor([1.0 if self.requested else 0.0])
-        if dist.get_backend() == "nccl":
+        group = control_group()  # gloo: a CPU flag, no wait for the GPU
+        if group is None and dist.get_backend() == "nccl":
             flag = flag.cuda()
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=group)
         return bool(flag.item() > 0)
 
 
