@@ -44,6 +44,7 @@ def test_a_truncated_latest_checkpoint_is_reported_and_the_previous_one_is_used(
     assert_same_weights(final_weights(tmp_path), uninterrupted)
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # torch's note on the random bytes
 def test_resume_refuses_when_no_checkpoint_loads_and_says_what_to_do(tmp_path):
     folder = tmp_path / "checkpoints"
     folder.mkdir()
