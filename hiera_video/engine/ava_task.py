@@ -68,7 +68,7 @@ class AvaDetectionTask(Task):
         if ctx.is_main:
             predictions = AvaPredictions.concat(gathered)
             result = evaluate_ava_predictions(self.cfg, predictions, results_dir or self.cfg.OUTPUT_DIR)
-            num_failed = len(predictions.without_repeats().failed)
+            num_failed = len({(f["video_id"], int(f["timestamp"])) for f in predictions.failed})
             metrics.update(mAP=result.mean_ap * 100.0, num_failed=num_failed)
             get_logger().info("AVA %s frame-mAP@0.5: %.2f (%d keyframes failed)", split, metrics["mAP"], num_failed)
         return all_gather_objects(metrics)[0]

@@ -11,7 +11,8 @@ import torch
 
 from hiera_video.engine import run
 from hiera_video.engine.tester import ViewScorer
-from hiera_video.engine.testing_resume import PreemptedInTesting
+from hiera_video.engine import testing_resume
+from hiera_video.engine.testing_resume import PreemptedInTesting, ResumableTesting
 from tests.engine.fakes import tiny_cfg
 
 ORIGINAL_ADD = ViewScorer.add
@@ -105,3 +106,13 @@ def test_a_corrupt_partial_file_only_costs_its_batches(trained):
     run(tiny_cfg(output_dir, *TEST_OPTS))
     assert "Ignoring" in (output_dir / "log.txt").read_text() and not partial.exists()
     assert_same_results(read_results(output_dir), uninterrupted)
+
+
+def test_partial_files_covering_different_batches_on_different_processes_start_over(tmp_path, monkeypatch):
+    # Each process's per-batch stop check is a collective: if one resumed after 3 batches and another after
+    # none, they would pair different collectives. They must all start over.
+    resumable = ResumableTesting(str(tmp_path), 0, {"checkpoint": [None]}, guard=None)
+    resumable.save(3, {"index": torch.tensor([1, 2])})
+    assert testing_resume.restore_on_every_process(resumable)[0] == 3  # alone, it resumes
+    monkeypatch.setattr(testing_resume, "all_gather_objects", lambda batches_done: [batches_done, 0])
+    assert testing_resume.restore_on_every_process(resumable) == (0, None)
