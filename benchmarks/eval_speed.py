@@ -8,7 +8,7 @@ Encodes Kinetics-like videos (H.264, 30 fps, moving noisy content) and a ``val.c
 folder, builds the config's model (default: the demo's tiny Hiera, random weights) and times, in this
 one process and in interleaved rounds (every configuration once per round, medians reported):
 
-- ours, end to end: the engine's real test path, ``build_test_loader`` + ``tester.evaluate`` (every video
+- ours, end to end: the engine's real test path, ``build_test_loader`` + ``evaluate_views`` (every video
   decoded once for its 15 views, views of several videos batched into one forward pass);
 - reference, end to end: PySlowFast's test loop, written here with our decoder and transforms: every
   view is a dataset item that opens the video and decodes its own clip at full size, batches of
@@ -49,7 +49,8 @@ from hiera_video.engine.data import (  # noqa: E402
 )
 from hiera_video.engine.distributed import DistributedContext  # noqa: E402
 from hiera_video.engine.tasks import get_task  # noqa: E402
-from hiera_video.engine.tester import ViewScorer, evaluate  # noqa: E402
+from hiera_video.engine.tasks.classification import evaluate_views  # noqa: E402
+from hiera_video.engine.view_scorer import ViewScorer  # noqa: E402
 
 
 class PerViewDataset(torch.utils.data.Dataset):
@@ -118,7 +119,7 @@ def benchmark_config(cfg_file: str, data_dir: Path, workers: int, batch_size: in
 def collect_views(loader: torch.utils.data.DataLoader) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Every test batch's views [B, V, C, T, H, W] and video indices [B], decoded once, for timing the
     model alone."""
-    return [(batch["views"], batch["index"]) for batch in loader]
+    return [(batch.views, batch.index) for batch in loader]
 
 
 def build_cases(cfg, model: torch.nn.Module, ctx: DistributedContext, paths: list[str],
@@ -131,7 +132,7 @@ def build_cases(cfg, model: torch.nn.Module, ctx: DistributedContext, paths: lis
     num_classes = cfg.MODEL.NUM_CLASSES
 
     def ours_end_to_end():
-        evaluate(cfg, model, build_test_loader(cfg, ctx, "val"), ctx)
+        evaluate_views(cfg, model, build_test_loader(cfg, ctx, "val"), ctx)
 
     def ours_on_all_cores():
         chosen = torch.get_num_threads()

@@ -6,7 +6,7 @@
 Encodes Kinetics-like videos (as ``eval_speed.py``: 320x240, 10 s, H.264 30 fps), builds the config's model
 (default: the demo's tiny Hiera) and profiles
 
-- ``eval``: the engine's test path (``build_test_loader`` + ``tester.evaluate``, 5 x 3 views);
+- ``eval``: the engine's test path (``build_test_loader`` + ``evaluate_views``, 5 x 3 views);
 - ``train``: ``--iterations`` training iterations (the classification task's ``training_step``, backward,
   AdamW step) on batches from the engine's training loader, after one warm-up iteration.
 
@@ -42,7 +42,7 @@ from hiera_video.engine.data import (  # noqa: E402
 from hiera_video.engine.distributed import DistributedContext  # noqa: E402
 from hiera_video.engine.optim import build_optimizer  # noqa: E402
 from hiera_video.engine.tasks import get_task  # noqa: E402
-from hiera_video.engine.tester import evaluate  # noqa: E402
+from hiera_video.engine.tasks.classification import evaluate_views  # noqa: E402
 
 PHASES = ("loader: next batch", "training: forward + loss", "training: backward", "training: optimizer step")
 
@@ -76,7 +76,7 @@ def profile_config(cfg_file: str, data_dir: Path, workers: int):
 def run_eval(cfg, ctx: DistributedContext) -> None:
     """The engine's multi-view test of the ``val`` list."""
     model = get_task(cfg).build_model()
-    evaluate(cfg, model, LabelledLoader(build_test_loader(cfg, ctx, "val")), ctx)
+    evaluate_views(cfg, model, LabelledLoader(build_test_loader(cfg, ctx, "val")), ctx)
 
 
 def train_iterations(cfg, ctx: DistributedContext, iterations: int):
@@ -86,7 +86,7 @@ def train_iterations(cfg, ctx: DistributedContext, iterations: int):
     optimizer = build_optimizer(model, cfg)
     for batch in LabelledLoader(build_train_loader(cfg, ctx)):
         with record_function(PHASES[1]):
-            loss, _stats = task.training_step(model, batch, ctx.device)
+            loss = task.training_step(model, batch, ctx.device).loss
         with record_function(PHASES[2]):
             loss.backward()
         with record_function(PHASES[3]):
@@ -145,7 +145,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=12)
     parser.add_argument("--no-profiler", action="store_true", help="run the loop only (for py-spy)")
     parser.add_argument("--summarize-py-spy", type=Path, help="summarize a py-spy raw file and exit")
-    parser.add_argument("--stacks-with", nargs="*", default=["evaluate", "_worker_loop", "serve_stdio"],
+    parser.add_argument("--stacks-with", nargs="*", default=["evaluate_views", "_worker_loop", "serve_stdio"],
                         help="summarize only stacks with a frame containing one of these (default: the test loop, "
                              "loader workers and decode helpers, not the video generation)")
     args = parser.parse_args()

@@ -39,23 +39,22 @@ from hiera_video.engine.preemption import JobPreempted  # noqa: E402
 
 
 def main() -> None:
-    """Parse the command line, build the config and run the job (or the demo)."""
+    """Parse the command line, build the config, run the job (or the demo) and print its summary as JSON."""
     args = parse_args()
     try:
         if args.demo:
             from hiera_video.engine.demo import run_demo
 
-            metrics = run_demo(args.opts)
+            result = run_demo(args.opts)
         else:
-            metrics = run(load_config(args.cfg_file, args.opts))
+            result = run(load_config(args.cfg_file, args.opts))
     except ConfigError as error:
-        sys.exit(f"Config error: {error}")
+        sys.exit(f"error: config: {error}")
     except JobPreempted as stop:
         print(f"Job {stop}; its progress is saved: run the same command to resume.", file=sys.stderr)
         sys.exit(0)
-    if metrics is not None and os.environ.get("RANK", "0") == "0":
-        summary = {k: metrics[k] for k in ("top1", "top5", "mean_class_acc", "num_videos", "num_failed")}
-        print(json.dumps(summary, indent=2))
+    if os.environ.get("RANK", "0") == "0":
+        print(json.dumps(result.summary(), indent=2))
 
 
 if __name__ == "__main__":

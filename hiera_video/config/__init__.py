@@ -23,8 +23,18 @@ from .defaults import get_cfg
 __all__ = ["CfgNode", "ConfigError", "get_cfg", "load_config", "parse_args", "validate_config"]
 
 BASE_KEY = "_BASE_"
-TASKS = ("classification", "mae", "ava")
 MIXED_PRECISION_MODES = ("", "bf16", "fp16")
+# Keys of earlier versions (or of PySlowFast) that are gone, with what to do instead.
+REMOVED_KEYS = {
+    "NUM_SHARDS": "torchrun sets the number of machines (--nnodes); delete the key.",
+    "DATA.INPUT_CHANNEL_NUM": "the models take 3-channel RGB clips; delete the key.",
+    "AUG.COLOR_JITTER": "RandAugment (AUG.AA_TYPE) does the color augmentation; delete the key.",
+    "AUG.INTERPOLATION": "RandAugment and resizing interpolate bilinearly / bicubically as the official "
+                         "recipe does; delete the key.",
+    "SOLVER.BASE_LR_SCALE_NUM_SHARDS": "in PySlowFast it multiplies the lr by NUM_SHARDS; here it scaled "
+                                       "SOLVER.BASE_LR by TRAIN.BATCH_SIZE / 256. Use SOLVER.BASE_LR_SCALE_BATCH "
+                                       "True for that (the MAE 'blr' rule), or False for a fixed lr.",
+}
 
 
 class ConfigError(ValueError):
@@ -102,6 +112,8 @@ def _check_and_convert(
         full_key = f"{prefix}{name}"
         location = f"{where}, line {line_of[full_key]}" if line_of and full_key in line_of else where
         if name not in defaults:
+            if full_key in REMOVED_KEYS:
+                raise ConfigError(f"{location}: config key '{full_key}' was removed: {REMOVED_KEYS[full_key]}")
             raise ConfigError(
                 f"{location}: unknown config key '{full_key}'.{_closest_key_hint(full_key, get_cfg())}"
             )
@@ -224,8 +236,10 @@ def _cli_value_for_string_keys(overrides: dict, defaults: CfgNode) -> dict:
 
 def validate_config(cfg: CfgNode) -> None:
     """Check values that are valid types but invalid choices or combinations; raise ConfigError."""
-    if cfg.TASK not in TASKS:
-        raise ConfigError(f"TASK must be one of {TASKS}, got '{cfg.TASK}'.")
+    from hiera_video.engine.tasks import task_class, task_names
+
+    if cfg.TASK not in task_names():
+        raise ConfigError(f"TASK must be one of {task_names()}, got '{cfg.TASK}'.")
     if cfg.TRAIN.MIXED_PRECISION not in MIXED_PRECISION_MODES:
         raise ConfigError(
             f"TRAIN.MIXED_PRECISION must be one of {MIXED_PRECISION_MODES}, got '{cfg.TRAIN.MIXED_PRECISION}'."
@@ -245,11 +259,10 @@ def validate_config(cfg: CfgNode) -> None:
         raise ConfigError(f"TRAIN.CHECKPOINT_PERIOD must be at least 1, got {cfg.TRAIN.CHECKPOINT_PERIOD}.")
     _check_crop_fits_scales(cfg)
     _check_input_fits_model(cfg)
-    if cfg.TASK == "classification" and cfg.DATA.TEST_CROP_SIZE != cfg.DATA.TRAIN_CROP_SIZE:
-        raise ConfigError(
-            f"DATA.TEST_CROP_SIZE {cfg.DATA.TEST_CROP_SIZE} differs from DATA.TRAIN_CROP_SIZE "
-            f"{cfg.DATA.TRAIN_CROP_SIZE}: a Hiera classifier is built for one input size; set them equal."
-        )
+    try:
+        task_class(cfg.TASK).check_config(cfg)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _check_crop_fits_scales(cfg: CfgNode) -> None:

@@ -14,8 +14,6 @@ _C = CfgNode()
 _C.TASK = "classification"
 # Number of GPUs per process group; 0 runs on CPU. Under torchrun the world size comes from torchrun.
 _C.NUM_GPUS = 0
-# Number of machines (informational under torchrun, which owns rendezvous).
-_C.NUM_SHARDS = 1
 # Where checkpoints, logs, metrics and predictions go.
 _C.OUTPUT_DIR = "./output"
 # Seed for Python, NumPy and torch random generators.
@@ -157,8 +155,6 @@ _C.DATA.DECODE_TIMEOUT = 60.0
 _C.DATA.NUM_RETRIES = 10
 # Official Kinetics CSVs: file name of a row (fields label, youtube_id, time_start, time_end, split).
 _C.DATA.VIDEO_NAME_FORMAT = "{youtube_id}_{time_start:06d}_{time_end:06d}.mp4"
-# Input channel count.
-_C.DATA.INPUT_CHANNEL_NUM = [3]
 # SSv2 frame-list layout: frames are BGR JPEGs to convert.
 _C.DATA.REVERSE_INPUT_CHANNEL = False
 
@@ -171,8 +167,6 @@ _C.AUG.ENABLE = False
 _C.AUG.NUM_SAMPLE = 1
 # RandAugment policy string, timm style.
 _C.AUG.AA_TYPE = "rand-m7-n4-mstd0.5-inc1"
-_C.AUG.COLOR_JITTER = 0.0
-_C.AUG.INTERPOLATION = "bicubic"
 # Random erasing probability, mode and count.
 _C.AUG.RE_PROB = 0.25
 _C.AUG.RE_MODE = "pixel"
@@ -191,9 +185,9 @@ _C.MIXUP.LABEL_SMOOTH_VALUE = 0.1
 # ---------------------------------------------------------------------------------------------------------
 _C.SOLVER = CfgNode()
 # Learning rate for a batch of 256 clips; the real lr is BASE_LR * TRAIN.BATCH_SIZE / 256 when
-# BASE_LR_SCALE_NUM_SHARDS is True (MAE-ST "blr").
+# BASE_LR_SCALE_BATCH is True (MAE-ST "blr"; TRAIN.BATCH_SIZE counts clips over all processes).
 _C.SOLVER.BASE_LR = 1.6e-3
-_C.SOLVER.BASE_LR_SCALE_NUM_SHARDS = True
+_C.SOLVER.BASE_LR_SCALE_BATCH = True
 _C.SOLVER.LR_POLICY = "cosine"
 _C.SOLVER.COSINE_END_LR = 1e-6
 _C.SOLVER.WARMUP_EPOCHS = 5.0

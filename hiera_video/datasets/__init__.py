@@ -1,4 +1,4 @@
-"""Video data pipeline: decoding, temporal sampling, spatial transforms, datasets and loaders.
+"""Video data pipeline: decoding, temporal sampling, spatial transforms, datasets.
 
 Modules (each testable alone with a tiny generated video):
 
@@ -8,7 +8,9 @@ Modules (each testable alone with a tiny generated video):
 - :mod:`mixup` mixes a batch (mixup / cutmix with label smoothing) into soft targets.
 - :mod:`list_files` parses list / annotation files with ``file:line`` errors.
 - :mod:`clip_dataset` is the dataset both build on (item contract, bad-video handling, collate functions).
-- :mod:`kinetics`, :mod:`ssv2` are the datasets; :mod:`loader` builds datasets and data loaders.
+- :mod:`batches` defines the batch types the collate functions make and the engine's tasks read.
+- :mod:`kinetics`, :mod:`ssv2`, :mod:`ava` are the datasets; :mod:`registry` builds them by name (the
+  engine's :mod:`hiera_video.engine.data` builds the loaders).
 - :mod:`probe` checks every video of a dataset (``tools/check_dataset.py``).
 - :mod:`synthetic` writes small videos for tests and demos.
 """
@@ -18,6 +20,9 @@ import importlib
 # Public names -> defining module. Imported on first use (PEP 562), so that the decode helper process,
 # which needs only ``decoding``, starts without importing torchvision.
 _EXPORTS = {
+    "AvaBatch": "batches",
+    "ClipBatch": "batches",
+    "ViewBatch": "batches",
     "FailureTracker": "clip_dataset",
     "TooManyFailedVideos": "clip_dataset",
     "VideoClipDataset": "clip_dataset",
@@ -29,10 +34,9 @@ _EXPORTS = {
     "probe_video": "decoding",
     "KineticsDataset": "kinetics",
     "ListFileError": "list_files",
-    "DATASETS": "loader",
-    "build_dataset": "loader",
-    "build_loader": "loader",
-    "register_dataset": "loader",
+    "DATASETS": "registry",
+    "build_dataset": "registry",
+    "register_dataset": "registry",
     "SSv2Dataset": "ssv2",
     "write_video": "synthetic",
 }

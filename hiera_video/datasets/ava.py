@@ -24,7 +24,7 @@ Items: ``{"clip": float [C, T, H, W], "boxes": float [N, 4] (x1, y1, x2, y2) in 
 "index"}``. A keyframe whose frames cannot be decoded is replaced by another in training (listed in
 ``"replaced"``; past ``TRAIN.MAX_FAILED_FRACTION`` of the videos failing, :class:`TooManyFailedVideos`
 stops the run); in testing its item carries ``"error"`` and no clip, :func:`collate_ava_batch` lists it in
-``batch["failed"]`` and the evaluator counts its ground truth as missed.
+``AvaBatch.failed`` and the evaluator counts its ground truth as missed.
 """
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from iopath.common.file_io import g_pathmgr
 
+from hiera_video.datasets.batches import AvaBatch
 from hiera_video.datasets.clip_dataset import TooManyFailedVideos, check_failed_fraction
 from hiera_video.datasets.decoding import FrameListReader, VideoDecodeError, VideoReader, open_video
 from hiera_video.datasets.list_files import read_frame_list
@@ -326,7 +327,7 @@ class AvaDataset(torch.utils.data.Dataset):
         return len(self.keyframes)
 
     @property
-    def collate_fn(self) -> Callable[[list[dict]], dict]:
+    def collate_fn(self) -> Callable[[list[dict]], AvaBatch]:
         """:func:`collate_ava_batch` (both modes)."""
         return collate_ava_batch
 
@@ -405,27 +406,29 @@ class AvaDataset(torch.utils.data.Dataset):
         )
 
 
-def collate_ava_batch(items: list[dict]) -> dict:
-    """Batch AVA items: ``clip`` [B, C, T, H, W]; ``boxes`` [K, 5] (batch index, x1, y1, x2, y2) over all
-    boxes; ``labels`` [K, 80]; per box ``original_boxes`` [K, 4], ``video_ids``, ``timestamps``; keyframes
-    that failed to decode go to ``failed`` (``{"video_id", "timestamp", "error", "index"}``), training
-    replacements to ``replaced`` (``(key, reason)`` pairs)."""
+def collate_ava_batch(items: list[dict]) -> AvaBatch:
+    """Batch AVA items into an :class:`~hiera_video.datasets.batches.AvaBatch`: the decoded keyframes'
+    clips and all their boxes; keyframes that failed to decode go to ``failed``, each decoded item's training
+    replacements to ``replaced`` (one list per item)."""
     decoded = [item for item in items if "error" not in item]
-    batch_index = torch.cat([torch.full((len(item["boxes"]), 1), float(i)) for i, item in enumerate(decoded)]) \
-        if decoded else torch.zeros(0, 1)
-    return {
-        "clip": torch.stack([item["clip"] for item in decoded]) if decoded else torch.empty(0),
-        "boxes": torch.cat([batch_index, torch.cat([item["boxes"] for item in decoded])], dim=1)
-        if decoded else torch.zeros(0, 5),
-        "labels": torch.cat([item["labels"] for item in decoded]) if decoded else torch.zeros(0, AVA_NUM_ACTION_IDS),
-        "original_boxes": torch.cat([item["original_boxes"] for item in decoded]) if decoded else torch.zeros(0, 4),
-        "video_ids": [item["video_id"] for item in decoded for _ in range(len(item["boxes"]))],
-        "timestamps": [item["timestamp"] for item in decoded for _ in range(len(item["boxes"]))],
-        "index": torch.tensor([item["index"] for item in decoded], dtype=torch.long),
-        "failed": [{key: item[key] for key in ("video_id", "timestamp", "error", "index")}
-                   for item in items if "error" in item],
-        "replaced": [pair for item in decoded for pair in item.get("replaced", [])],
-    }
+    failed = [{key: item[key] for key in ("video_id", "timestamp", "error", "index")} for item in items
+              if "error" in item]
+    if not decoded:
+        return AvaBatch(torch.empty(0), torch.zeros(0, 5), torch.zeros(0, AVA_NUM_ACTION_IDS), torch.zeros(0, 4),
+                        [], [], torch.zeros(0, dtype=torch.long), failed)
+    # [K, 1]: which clip of the batch each box belongs to
+    batch_index = torch.cat([torch.full((len(item["boxes"]), 1), float(i)) for i, item in enumerate(decoded)])
+    return AvaBatch(
+        clips=torch.stack([item["clip"] for item in decoded]),
+        boxes=torch.cat([batch_index, torch.cat([item["boxes"] for item in decoded])], dim=1),
+        labels=torch.cat([item["labels"] for item in decoded]),
+        original_boxes=torch.cat([item["original_boxes"] for item in decoded]),
+        video_ids=[item["video_id"] for item in decoded for _ in range(len(item["boxes"]))],
+        timestamps=[int(item["timestamp"]) for item in decoded for _ in range(len(item["boxes"]))],
+        index=torch.tensor([item["index"] for item in decoded], dtype=torch.long),
+        failed=failed,
+        replaced=[list(item.get("replaced", [])) for item in decoded],
+    )
 
 
 def write_frame_list(frame_dir: str, video_ids: Sequence[str], list_path: str, extension: str = ".jpg") -> int:

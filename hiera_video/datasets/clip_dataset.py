@@ -11,19 +11,21 @@ Item contract (what the engine relies on):
 - test mode: ``{"views": float [V, C, T, H, W], "label": int, "index": int}`` with ``V =
   TEST.NUM_ENSEMBLE_VIEWS * TEST.NUM_SPATIAL_CROPS`` views ordered temporal-major; the video is decoded once
   for all its views. A video that fails is not substituted: its item has ``"error": reason``, ``"path"``
-  and an empty ``views`` tensor; :func:`collate_test_batch` passes it on as ``batch["failed"]``.
+  and an empty ``views`` tensor; :func:`collate_test_batch` passes it on in ``ViewBatch.failed``.
 
-Use :func:`collate_train_batch` / :func:`collate_test_batch` (``build_loader`` does).
+:func:`collate_train_batch` / :func:`collate_test_batch` make the batches of :mod:`batches` (the engine's
+loaders use them).
 """
 from __future__ import annotations
 
 import logging
 import os
 from collections import Counter
-from typing import Callable, Optional, Sequence
+from typing import Callable, Iterable, Optional
 
 import torch
 
+from hiera_video.datasets.batches import ClipBatch, ViewBatch
 from hiera_video.datasets.decoding import FrameListReader, VideoDecodeError, VideoReader, open_video
 from hiera_video.datasets.list_files import VideoEntry
 from hiera_video.datasets.sampling import segment_indices, train_clip_indices, uniform_clip_indices
@@ -40,18 +42,17 @@ class TooManyFailedVideos(RuntimeError):
 
 
 class FailureTracker:
-    """Counts failed videos across processes from the ``replaced`` field of training batches."""
+    """Counts failed videos across processes from what training steps report as replaced."""
 
     def __init__(self, num_videos: int, max_failed_fraction: float):
         self.num_videos, self.max_failed_fraction = num_videos, max_failed_fraction
         self.failures: dict[str, str] = {}
 
-    def update(self, replaced: Sequence[Sequence[tuple[str, str]]]) -> None:
-        """Record a batch's ``replaced`` (per item, ``(path, reason)`` pairs); raise
+    def update(self, replaced: Iterable[tuple[str, str]]) -> None:
+        """Record ``(video, reason)`` pairs of replaced videos (each video once); raise
         :class:`TooManyFailedVideos` past the limit."""
-        for pairs in replaced:
-            for path, reason in pairs:
-                self.failures.setdefault(path, reason)
+        for path, reason in replaced:
+            self.failures.setdefault(path, reason)
         check_failed_fraction(self.failures, self.num_videos, self.max_failed_fraction)
 
     def report(self, limit: int = 20) -> str:
@@ -131,7 +132,7 @@ class VideoClipDataset(torch.utils.data.Dataset):
         return len(self.entries)
 
     @property
-    def collate_fn(self) -> Callable[[list[dict]], dict]:
+    def collate_fn(self) -> Callable[[list[dict]], "ClipBatch | ViewBatch"]:
         """The collate function for this dataset's mode (train or test)."""
         return collate_train_batch if self.mode == "train" else collate_test_batch
 
@@ -259,31 +260,31 @@ class VideoClipDataset(torch.utils.data.Dataset):
         return {"views": views, "label": entry.label, "index": index}
 
 
-def collate_train_batch(items: list[dict]) -> dict:
+def collate_train_batch(items: list[dict]) -> ClipBatch:
     """Stack clips ``[B, ...]``, labels and indices ``[B]``; ``replaced`` stays one list of
-    ``(path, reason)`` per item (``sum(len(r) for r in batch["replaced"])`` failures in the batch)."""
-    return {
-        "clip": torch.stack([item["clip"] for item in items]),
-        "label": torch.tensor([item["label"] for item in items]),
-        "index": torch.tensor([item["index"] for item in items]),
-        "replaced": [list(item["replaced"]) for item in items],
-    }
+    ``(path, reason)`` per item."""
+    return ClipBatch(
+        clips=torch.stack([item["clip"] for item in items]),
+        labels=torch.tensor([item["label"] for item in items]),
+        index=torch.tensor([item["index"] for item in items]),
+        replaced=[list(item["replaced"]) for item in items],
+    )
 
 
-def collate_test_batch(items: list[dict]) -> dict:
+def collate_test_batch(items: list[dict]) -> ViewBatch:
     """Stack decoded videos' views ``[B_ok, V, C, T, H, W]`` with labels / indices ``[B_ok]``.
 
-    Failed videos go to ``batch["failed"]``: a list of ``{"index", "path", "error", "label"}`` for the
-    evaluator to record; ``views`` is an empty ``[0]`` tensor when every video of the batch failed.
+    Failed videos go to ``failed``: a list of ``{"index", "path", "error", "label"}`` for the evaluator to
+    record; ``views`` is an empty ``[0]`` tensor when every video of the batch failed.
     """
     decoded = [item for item in items if "error" not in item]
     failed = [{key: item[key] for key in ("index", "path", "error", "label")} for item in items if "error" in item]
-    return {
-        "views": _stack_views([item["views"] for item in decoded]),
-        "label": torch.tensor([item["label"] for item in decoded], dtype=torch.long),
-        "index": torch.tensor([item["index"] for item in decoded], dtype=torch.long),
-        "failed": failed,
-    }
+    return ViewBatch(
+        views=_stack_views([item["views"] for item in decoded]),
+        labels=torch.tensor([item["label"] for item in decoded], dtype=torch.long),
+        index=torch.tensor([item["index"] for item in decoded], dtype=torch.long),
+        failed=failed,
+    )
 
 
 def _stack_views(views: list[torch.Tensor]) -> torch.Tensor:

@@ -57,7 +57,7 @@ def check_dataset(cfg, split: str, output_dir: str, workers: int = 8,
                   show_progress: bool = True) -> dict:
     """Probe the ``split`` list; write ``manifest_{split}.csv`` and ``bad_videos_{split}.csv`` to
     ``output_dir``; return a summary ``{split, listed, good, bad, manifest, bad_list}``."""
-    from hiera_video.datasets.loader import build_dataset
+    from hiera_video.datasets.registry import build_dataset
 
     dataset = build_dataset(cfg, split, mode="test")
     manifest, bad = probe_dataset(dataset, workers, show_progress)

@@ -1,10 +1,15 @@
-"""Data loaders for the engine: samplers that shard over processes and reseed every epoch.
+"""Data loaders: the one place a DataLoader is built, with samplers that shard over processes.
 
-Datasets come from :func:`hiera_video.datasets.build_dataset`; the engine owns the sampler so that a
-run is reproducible: the training order depends only on (RNG_SEED, epoch), and every training item draws
-its augmentation from generators seeded by (RNG_SEED, epoch, video index) alone. The clips of an epoch
-therefore do not depend on the number of loader workers, on which worker loads an item, or on a restart
-in the middle of the epoch.
+Datasets come from :func:`hiera_video.datasets.build_dataset`, batches are the types of
+:mod:`hiera_video.datasets.batches` (the dataset's ``collate_fn``). TRAIN.BATCH_SIZE and TEST.BATCH_SIZE
+count clips over all processes (:func:`per_process_train_batch`, :func:`per_process_test_clips`). Loader
+workers ignore SIGTERM: a cluster signals the whole process group, and the main process decides when to
+stop.
+
+The engine owns the sampler so that a run is reproducible: the training order depends only on (RNG_SEED,
+epoch), and every training item draws its augmentation from generators seeded by (RNG_SEED, epoch, video
+index) alone. The clips of an epoch therefore do not depend on the number of loader workers, on which
+worker loads an item, or on a restart in the middle of the epoch.
 """
 from __future__ import annotations
 
@@ -144,6 +149,7 @@ def build_test_loader(cfg: CfgNode, ctx: DistributedContext, split: str) -> Data
         num_workers=cfg.DATA_LOADER.NUM_WORKERS,
         pin_memory=cfg.DATA_LOADER.PIN_MEMORY and ctx.device.type == "cuda",
         collate_fn=getattr(dataset, "collate_fn", _collate_test_batch),
+        worker_init_fn=ignore_sigterm_in_worker,
     )
 
 

@@ -7,12 +7,12 @@ metrics). Overrides apply to both stages. It needs the ``configs/demo`` files of
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from hiera_video.config import load_config
 
 from .checkpoint import find_latest_checkpoint
-from .launch import run
+from .launch import JobResult, run
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "demo"
 DEFAULT_OUTPUT_DIR = "./demo_output"
@@ -33,8 +33,9 @@ def _output_root(opts: Sequence[str]) -> Path:
     return Path(pairs.get("OUTPUT_DIR", DEFAULT_OUTPUT_DIR))
 
 
-def run_demo(opts: Sequence[str] = ()) -> dict[str, Any]:
-    """Generate the dataset if absent, pretrain, fine-tune and test the tiny Hiera; return test metrics."""
+def run_demo(opts: Sequence[str] = ()) -> JobResult:
+    """Generate the dataset if absent, pretrain, fine-tune and test the tiny Hiera; return the fine-tuning
+    job's result (with its test evaluation)."""
     from hiera_video.utils.motion_dataset import make_motion_dataset
 
     opts = list(opts)

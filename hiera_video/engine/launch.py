@@ -1,6 +1,8 @@
 """``run(cfg)``: the main job. Joins the process group, then trains and / or tests as the config says."""
 from __future__ import annotations
 
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -8,15 +10,55 @@ import torch
 from fvcore.common.config import CfgNode
 
 from .data import leave_cores_to_loader_workers, seed_everything
-from .distributed import cleanup_distributed, setup_distributed
+from .distributed import DistributedContext, barrier, cleanup_distributed, setup_distributed
 from .logging import get_logger, setup_logging
-from .tasks import get_task
-from .tester import test
-from .trainer import train
+from .tasks import Evaluation, get_task
+from .tester import choose_test_checkpoint, test, test_results_dir
+from .trainer import TrainResult, train
 
 
-def run(cfg: CfgNode) -> Optional[dict[str, Any]]:
-    """Run TRAIN.ENABLE training then TEST.ENABLE testing of ``cfg.TASK``; return the test metrics (or None).
+@dataclass
+class JobResult:
+    """What ``run`` did: the training result (None without TRAIN.ENABLE) and the test evaluation (None
+    without a test stage)."""
+
+    task: str
+    training: Optional[TrainResult] = None
+    test: Optional[Evaluation] = None
+
+    def summary(self) -> dict[str, Any]:
+        """The job's headline numbers (what ``tools/run_net.py`` prints): the test summary when the job
+        tested, else the last training epoch's."""
+        if self.test is not None:
+            return {"task": self.task, "stage": "test", "split": self.test.split, **self.test.summary,
+                    "checkpoint": self.test.checkpoint}
+        if self.training is not None:
+            checkpoint = self.training.checkpoint
+            return {"task": self.task, "stage": "train", "epochs": self.training.epochs_done,
+                    **self.training.last_epoch, "checkpoint": str(checkpoint) if checkpoint else None}
+        return {"task": self.task, "stage": "none"}
+
+
+def reuse_final_validation(cfg: CfgNode, ctx: DistributedContext, training: Optional[TrainResult]) -> Optional[Evaluation]:
+    """The last epoch's validation as the test result, when it scored TEST.SPLIT with the checkpoint the test
+    stage would load (same config, so the same views): its files are copied to ``OUTPUT_DIR/test``. None
+    when testing has to run."""
+    validation = training.validation if training is not None else None
+    if validation is None or validation.checkpoint is None or validation.split != cfg.TEST.SPLIT:
+        return None
+    if training.epochs_done != cfg.SOLVER.MAX_EPOCH or choose_test_checkpoint(cfg) != validation.checkpoint:
+        return None
+    test_dir = test_results_dir(cfg)
+    if ctx.is_main and validation.results_dir is not None:
+        shutil.copytree(validation.results_dir, test_dir, dirs_exist_ok=True)
+    barrier()
+    get_logger().info("The last validation scored %s with %s and the test views: it is the test result too "
+                      "(copied to %s).", validation.split, validation.checkpoint, test_dir)
+    return Evaluation(validation.split, validation.checkpoint, validation.metrics, validation.summary, test_dir)
+
+
+def run(cfg: CfgNode) -> JobResult:
+    """Run TRAIN.ENABLE training then TEST.ENABLE testing of ``cfg.TASK``.
 
     Works in one process (CPU with NUM_GPUS 0, one GPU with NUM_GPUS 1) and under torchrun.
     """
@@ -31,15 +73,15 @@ def run(cfg: CfgNode) -> Optional[dict[str, Any]]:
                     ctx.device, ctx.world_size, cfg.OUTPUT_DIR)
         seed_everything(cfg.RNG_SEED + ctx.rank)
         leave_cores_to_loader_workers(cfg, ctx.device)
-        metrics = None
+        result = JobResult(cfg.TASK)
         if cfg.TRAIN.ENABLE:
-            train(cfg, ctx)
+            result.training = train(cfg, ctx)
         if cfg.TEST.ENABLE:
             if get_task(cfg).has_test_stage:
-                metrics = test(cfg, ctx)
+                result.test = reuse_final_validation(cfg, ctx, result.training) or test(cfg, ctx)
             else:
-                get_logger().info("TASK %s has no test stage; TEST.ENABLE is ignored.", cfg.TASK)
-        return metrics
+                logger.info("TASK %s has no test stage; TEST.ENABLE is ignored.", cfg.TASK)
+        return result
     finally:
         torch.set_num_threads(caller_threads)
         cleanup_distributed()

@@ -61,8 +61,8 @@ def param_groups(
 
 
 def base_learning_rate(cfg: CfgNode) -> float:
-    """Peak lr: SOLVER.BASE_LR, times TRAIN.BATCH_SIZE / 256 when SOLVER.BASE_LR_SCALE_NUM_SHARDS (MAE "blr")."""
-    if cfg.SOLVER.BASE_LR_SCALE_NUM_SHARDS:
+    """Peak lr: SOLVER.BASE_LR, times TRAIN.BATCH_SIZE / 256 when SOLVER.BASE_LR_SCALE_BATCH (MAE "blr")."""
+    if cfg.SOLVER.BASE_LR_SCALE_BATCH:
         return cfg.SOLVER.BASE_LR * cfg.TRAIN.BATCH_SIZE / 256
     return cfg.SOLVER.BASE_LR
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 from fvcore.common.config import CfgNode
@@ -21,7 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 from hiera_video.datasets.clip_dataset import FailureTracker
 
 from .checkpoint import find_latest_checkpoint, resume_from_latest_good_checkpoint, save_checkpoint, unwrap_model
-from .data import build_train_loader, seed_everything
+from .data import seed_everything
 from .distributed import DistributedContext, all_gather_objects, all_reduce_mean, barrier
 from .logging import StatsWriter, get_logger, progress
 from .meters import AverageMeter
@@ -30,7 +31,19 @@ from .precision import autocast_context, build_grad_scaler
 from .preemption import (
     JobPreempted, PreemptionGuard, capture_rng_state, compatible_resume_state, restore_rng_state, resume_position,
 )
-from .tasks import Task, clips_in_batch, get_task
+from .tasks import Evaluation, Task, get_task
+
+
+@dataclass
+class TrainResult:
+    """What a training run ends with: the last checkpoint, the last epoch's summary (mean loss, lr, clips/s
+    and the task's averaged statistics) and the last validation (None when none ran)."""
+
+    checkpoint: Optional[Path]
+    epochs_done: int
+    last_epoch: dict[str, Any] = field(default_factory=dict)
+    validation: Optional[Evaluation] = None
+
 
 def epoch_seed(base_seed: int, epoch: int, rank: int) -> int:
     """The seed of all generators for one epoch on one process."""
@@ -84,7 +97,8 @@ def train_one_epoch(
     first_iter = resume_position(resume_state, epoch)
     if first_iter:
         loader.sampler.skip_next_pass(first_iter * loader.batch_size)
-    loss_meter, top1_meter = AverageMeter(), AverageMeter()
+    loss_meter = AverageMeter()
+    stat_meters: dict[str, AverageMeter] = {}
     lr = schedule.apply(optimizer, epoch)
     start = time.perf_counter()
     clips_seen = 0
@@ -101,10 +115,10 @@ def train_one_epoch(
         sync = model.no_sync() if isinstance(model, DistributedDataParallel) and not steps_now else contextlib.nullcontext()
         with sync:
             with autocast_context(cfg.TRAIN.MIXED_PRECISION, ctx.device):
-                loss, step_stats = task.training_step(model, batch, ctx.device)
-            scaled = loss / accum_steps
+                step = task.training_step(model, batch, ctx.device)
+            scaled = step.loss / accum_steps
             (scaler.scale(scaled) if scaler is not None else scaled).backward()
-        loss_value, step_stats = read_scalars(loss, step_stats)
+        loss_value, step_stats = read_scalars(step.loss, step.stats)
         if not math.isfinite(loss_value):
             raise FloatingPointError(
                 f"Loss is {loss_value} at epoch {epoch + 1}, iteration {it + 1}: lower SOLVER.BASE_LR, "
@@ -121,12 +135,12 @@ def train_one_epoch(
             else:
                 optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-        batch_clips = clips_in_batch(batch) * ctx.world_size
+        batch_clips = step.num_clips * ctx.world_size
         clips_seen += batch_clips
         loss_meter.update(loss_value, batch_clips)
-        if "top1" in step_stats:
-            top1_meter.update(step_stats["top1"], batch_clips)
-        failures.update(batch.get("replaced", []))
+        for name, value in step_stats.items():
+            stat_meters.setdefault(name, AverageMeter()).update(value, batch_clips)
+        failures.update(step.replaced)
         clips_per_s = clips_seen / (time.perf_counter() - start)
         bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}", clips_s=f"{clips_per_s:.1f}")
         if (it + 1) % cfg.LOG_PERIOD == 0 or it + 1 == num_iters:
@@ -141,8 +155,8 @@ def train_one_epoch(
             raise JobPreempted(epoch, it + 1)
     summary = {"loss": all_reduce_mean(torch.tensor(loss_meter.mean)).item(), "lr": lr,
                "clips_per_s": clips_seen / (time.perf_counter() - start)}
-    if top1_meter.count:
-        summary["top1"] = all_reduce_mean(torch.tensor(top1_meter.mean)).item()
+    for name, meter in stat_meters.items():
+        summary[name] = all_reduce_mean(torch.tensor(meter.mean)).item()
     return summary
 
 
@@ -159,12 +173,17 @@ def _evaluation_due(cfg: CfgNode, task: Task, epoch: int) -> bool:
     return (epoch + 1) % cfg.TRAIN.EVAL_PERIOD == 0 or epoch + 1 == cfg.SOLVER.MAX_EPOCH
 
 
-def _validate(task: Task, model: torch.nn.Module, ctx: DistributedContext, stats: StatsWriter, epoch: int) -> None:
-    """The task's metrics on the "val" list, logged as a "val" record (files in OUTPUT_DIR/val)."""
-    metrics = task.evaluate(unwrap_model(model), ctx, "val", str(Path(task.cfg.OUTPUT_DIR) / "val"))
-    record = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+def _validate(task: Task, model: torch.nn.Module, ctx: DistributedContext, stats: StatsWriter, epoch: int,
+              checkpoint: Optional[Path]) -> Evaluation:
+    """The task's evaluation of the "val" list (files in OUTPUT_DIR/val, naming ``checkpoint``: the weights
+    just saved); its numeric metrics go to the stats as a "val" record, its summary to the log."""
+    evaluation = task.evaluate(unwrap_model(model), ctx, "val", str(Path(task.cfg.OUTPUT_DIR) / "val"),
+                               str(checkpoint) if checkpoint is not None else None)
+    record = {k: v for k, v in evaluation.metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     stats.write({"mode": "val", "epoch": epoch + 1, **record}, step=epoch + 1)
-    get_logger().info("epoch %d validation: %s", epoch + 1, ", ".join(f"{k} {v:.4g}" for k, v in record.items()))
+    get_logger().info("epoch %d validation: %s", epoch + 1,
+                      ", ".join(f"{k} {v:.4g}" for k, v in evaluation.summary.items()))
+    return evaluation
 
 
 def _save_preempted_checkpoint(cfg: CfgNode, ctx: DistributedContext, stop: JobPreempted, model: torch.nn.Module,
@@ -181,8 +200,8 @@ def _save_preempted_checkpoint(cfg: CfgNode, ctx: DistributedContext, stop: JobP
     barrier()
 
 
-def train(cfg: CfgNode, ctx: DistributedContext) -> Optional[Path]:
-    """Train ``cfg.TASK`` for SOLVER.MAX_EPOCH epochs, resuming when allowed; return the last checkpoint."""
+def train(cfg: CfgNode, ctx: DistributedContext) -> TrainResult:
+    """Train ``cfg.TASK`` for SOLVER.MAX_EPOCH epochs, resuming when allowed."""
     logger = get_logger()
     task = get_task(cfg)
     latest = find_latest_checkpoint(cfg.OUTPUT_DIR) if cfg.TRAIN.AUTO_RESUME else None
@@ -197,15 +216,19 @@ def train(cfg: CfgNode, ctx: DistributedContext) -> Optional[Path]:
                     resume_position(resume_state, start_epoch) + 1)
     if ctx.world_size > 1:
         model = DistributedDataParallel(model, device_ids=[ctx.device] if ctx.device.type == "cuda" else None)
-    loader = build_train_loader(cfg, ctx)
+    loader = task.build_train_loader(ctx)
     resume_state = compatible_resume_state(resume_state, ctx.world_size, loader.batch_size)
     class_names = getattr(loader.dataset, "class_names", None)
     schedule = WarmupCosineSchedule(cfg)
     stats = StatsWriter(cfg.OUTPUT_DIR, ctx.is_main)
     failures = FailureTracker(len(loader.dataset), cfg.TRAIN.MAX_FAILED_FRACTION)
-    logger.info("Training %s (%s) for epochs %d..%d on %d process(es), %d iterations per epoch",
-                cfg.MODEL.MODEL_NAME, cfg.TASK, start_epoch + 1, cfg.SOLVER.MAX_EPOCH, ctx.world_size, len(loader))
-    last_checkpoint = latest
+    if start_epoch >= cfg.SOLVER.MAX_EPOCH:
+        logger.info("Training is done: %s is of the last epoch (%d).", latest, cfg.SOLVER.MAX_EPOCH)
+    else:
+        logger.info("Training %s (%s) for epochs %d..%d on %d process(es), %d iterations per epoch",
+                    cfg.MODEL.MODEL_NAME, cfg.TASK, start_epoch + 1, cfg.SOLVER.MAX_EPOCH, ctx.world_size,
+                    len(loader))
+    result = TrainResult(latest, start_epoch)
     try:
         with PreemptionGuard() as preemption:
             for epoch in range(start_epoch, cfg.SOLVER.MAX_EPOCH):
@@ -218,21 +241,23 @@ def train(cfg: CfgNode, ctx: DistributedContext) -> Optional[Path]:
                     _save_preempted_checkpoint(cfg, ctx, stop, model, optimizer, scaler, class_names,
                                                loader.batch_size)
                     raise
+                result.epochs_done, result.last_epoch = epoch + 1, summary
                 stats.write({"mode": "train_epoch", "epoch": epoch + 1, **summary}, step=epoch + 1)
                 logger.info("epoch %d/%d: %s", epoch + 1, cfg.SOLVER.MAX_EPOCH,
                             ", ".join(f"{k} {v:.4g}" for k, v in summary.items()))
                 _log_failed_videos(failures, epoch)
                 stop_now = preemption.should_stop()  # a preempted job keeps the epoch it just finished
-                if (epoch + 1) % cfg.TRAIN.CHECKPOINT_PERIOD == 0 or epoch + 1 == cfg.SOLVER.MAX_EPOCH or stop_now:
+                saves = (epoch + 1) % cfg.TRAIN.CHECKPOINT_PERIOD == 0 or epoch + 1 == cfg.SOLVER.MAX_EPOCH or stop_now
+                if saves:
                     if ctx.is_main:
-                        last_checkpoint = save_checkpoint(cfg.OUTPUT_DIR, epoch, model, optimizer, scaler,
-                                                          cfg.dump(), class_names)
-                        logger.info("Saved %s", last_checkpoint)
-                    barrier()
+                        result.checkpoint = save_checkpoint(cfg.OUTPUT_DIR, epoch, model, optimizer, scaler,
+                                                            cfg.dump(), class_names)
+                        logger.info("Saved %s", result.checkpoint)
+                    result.checkpoint = all_gather_objects(result.checkpoint)[0]  # rank 0's path, on every rank
                 if stop_now:
                     raise JobPreempted(epoch + 1, 0)
                 if _evaluation_due(cfg, task, epoch):
-                    _validate(task, model, ctx, stats, epoch)
+                    result.validation = _validate(task, model, ctx, stats, epoch, result.checkpoint if saves else None)
     finally:
         stats.close()
-    return last_checkpoint
+    return result

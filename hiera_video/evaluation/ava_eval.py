@@ -80,6 +80,8 @@ class AvaEvaluationResult:
     groundtruth_keys_without_detections: list[str] = field(default_factory=list)
     detection_keys_without_groundtruth: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: Keyframes that could not be decoded in testing: ``{"keyframe": "video_id,timestamp", "error"}``.
+    failed_keyframes: list[dict] = field(default_factory=list)
 
     def to_json_dict(self) -> dict:
         """The ``--json`` content: ``{"mAP": ..., "per_class": {name: AP}, ...}`` with AP values in [0, 1]."""
@@ -93,6 +95,8 @@ class AvaEvaluationResult:
             "groundtruth_keys_without_detections": self.groundtruth_keys_without_detections,
             "detection_keys_without_groundtruth": self.detection_keys_without_groundtruth,
             "warnings": self.warnings,
+            "num_failed_keyframes": len(self.failed_keyframes),
+            "failed_keyframes": self.failed_keyframes,
         }
 
 

@@ -19,6 +19,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import torch
 from iopath.common.file_io import g_pathmgr
 
+from hiera_video.datasets.batches import AvaBatch
 from hiera_video.evaluation.ava_annotations import AVA_NUM_ACTION_IDS, iter_box_rows, read_exclusions, read_label_map
 from hiera_video.evaluation.ava_eval import (
     AvaEvaluationResult,
@@ -99,22 +100,21 @@ class AvaPredictions:
 
 
 @torch.no_grad()
-def predict_ava_batch(model: torch.nn.Module, batch: dict, device: torch.device | str = "cpu") -> AvaPredictions:
-    """The predictions of one collated AVA test batch (see :func:`hiera_video.datasets.ava.collate_ava_batch`)."""
-    if len(batch["boxes"]) == 0:
-        return replace(AvaPredictions.empty(), failed=list(batch["failed"]))
+def predict_ava_batch(model: torch.nn.Module, batch: AvaBatch, device: torch.device | str = "cpu") -> AvaPredictions:
+    """The predictions of one AVA test batch (see :func:`hiera_video.datasets.ava.collate_ava_batch`)."""
+    if len(batch.boxes) == 0:
+        return replace(AvaPredictions.empty(), failed=list(batch.failed))
     model.eval()
-    logits = model(batch["clip"].to(device), batch["boxes"].to(device))
-    box_keyframes = batch["index"][batch["boxes"][:, 0].long()]  # [K]: the dataset index of each box's keyframe
-    return AvaPredictions(box_keyframes, list(batch["video_ids"]),
-                          torch.tensor([int(t) for t in batch["timestamps"]], dtype=torch.long),
-                          batch["original_boxes"].float(), torch.sigmoid(logits.float()).cpu(), list(batch["failed"]))
+    logits = model(batch.clips.to(device), batch.boxes.to(device))
+    box_keyframes = batch.index[batch.boxes[:, 0].long()]  # [K]: the dataset index of each box's keyframe
+    return AvaPredictions(box_keyframes, list(batch.video_ids), torch.tensor(batch.timestamps, dtype=torch.long),
+                          batch.original_boxes.float(), torch.sigmoid(logits.float()).cpu(), list(batch.failed))
 
 
-def predict_ava_detections(model: torch.nn.Module, loader: Iterable[dict],
+def predict_ava_detections(model: torch.nn.Module, loader: Iterable[AvaBatch],
                            device: torch.device | str = "cpu") -> AvaPredictions:
     """The predictions of every batch of an AVA test loader (the engine's test stage does the same, and can
-    resume: see :mod:`hiera_video.engine.ava_task`)."""
+    resume: see :mod:`hiera_video.engine.tasks.ava`)."""
     return AvaPredictions.concat([predict_ava_batch(model, batch, device) for batch in loader])
 
 
@@ -144,7 +144,9 @@ def evaluate_ava_predictions(cfg, predictions: AvaPredictions, output_dir: str) 
         groundtruth_source=groundtruth_path,
         detections_source=detections_path,
     )
-    failed_keys = sorted({f"{item['video_id']},{int(item['timestamp']):04d}" for item in predictions.failed})
+    failed = {f"{item['video_id']},{int(item['timestamp']):04d}": item["error"] for item in predictions.failed}
+    failed_keys = sorted(failed)
+    result.failed_keyframes = [{"keyframe": key, "error": failed[key]} for key in failed_keys]
     if failed_keys:
         result.warnings.append(
             f"{len(failed_keys)} keyframes failed to decode; their ground truth counts as missed: "

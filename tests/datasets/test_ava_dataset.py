@@ -167,10 +167,10 @@ def test_failed_video_is_reported_not_dropped(ava_root, tmp_path):
     (tmp_path / "vidA.mp4").write_bytes((ava_root / "videos" / "vidA.mp4").read_bytes())
     dataset = AvaDataset(ava_cfg(ava_root), "val", frame_source=TrimmedVideos(str(tmp_path)))  # no vidB file
     batch = collate_ava_batch([dataset[i] for i in range(len(dataset))])
-    assert batch["clip"].shape == (2, 3, 8, 64, 64)
-    assert batch["boxes"][:, 0].tolist() == [0.0, 1.0]
-    assert batch["video_ids"] == ["vidA", "vidA"] and batch["timestamps"] == [902, 904]
-    assert [(f["video_id"], f["timestamp"]) for f in batch["failed"]] == [("vidB", 905)]
+    assert batch.clips.shape == (2, 3, 8, 64, 64)
+    assert batch.boxes[:, 0].tolist() == [0.0, 1.0]
+    assert batch.video_ids == ["vidA", "vidA"] and batch.timestamps == [902, 904]
+    assert [(f["video_id"], f["timestamp"]) for f in batch.failed] == [("vidB", 905)]
     assert "vidB" in dataset.failures
 
 
@@ -210,5 +210,5 @@ def test_dataloader_workers_read_trimmed_videos(ava_root):
     loader = torch.utils.data.DataLoader(dataset, batch_size=3, num_workers=1, collate_fn=dataset.collate_fn,
                                          timeout=60, multiprocessing_context="forkserver")
     batch = next(iter(loader))
-    assert batch["clip"].shape == (3, 3, 8, 64, 64) and not batch["failed"]
-    torch.testing.assert_close(batch["clip"][0], dataset[0]["clip"])
+    assert batch.clips.shape == (3, 3, 8, 64, 64) and not batch.failed
+    torch.testing.assert_close(batch.clips[0], dataset[0]["clip"])

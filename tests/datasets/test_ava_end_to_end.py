@@ -37,8 +37,8 @@ def test_tiny_ava_train_then_test(ava_root, tmp_path):  # noqa: F811
     losses = []
     for _epoch in range(12):
         for batch in loader:
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(model(batch["clip"], batch["boxes"]),
-                                                                        batch["labels"])
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(model(batch.clips, batch.boxes),
+                                                                        batch.labels)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -8,20 +8,26 @@ import shutil
 import pytest
 import torch
 from PIL import Image
-from torch.utils.data import DistributedSampler, SequentialSampler
+from torch.utils.data import DistributedSampler
 
 from hiera_video.datasets import (
     FailureTracker,
     ListFileError,
     TooManyFailedVideos,
     build_dataset,
-    build_loader,
     collate_test_batch,
 )
+from hiera_video.engine.data import build_test_loader, build_train_loader
+from hiera_video.engine.distributed import DistributedContext
 from hiera_video.datasets.decoding import open_video
 from hiera_video.datasets.sampling import segment_indices, uniform_clip_indices
 from hiera_video.datasets.synthetic import read_frame_number
 from tests.datasets.conftest import BROKEN, HEIGHT
+
+
+def process(rank: int = 0, world_size: int = 1) -> DistributedContext:
+    """A CPU process ``rank`` of ``world_size``, for the engine's loader builders."""
+    return DistributedContext(rank=rank, world_size=world_size, local_rank=rank, device=torch.device("cpu"))
 
 
 def write_list(directory, split, lines):
@@ -200,26 +206,26 @@ def test_training_retries_are_bounded(broken_list_cfg, videos, tmp_path):
 
 def test_failure_tracker_gathers_replaced_videos_from_batches(broken_list_cfg):
     broken_list_cfg.TRAIN.BATCH_SIZE = 2
-    loader = build_loader(broken_list_cfg, "train")
+    loader = build_train_loader(broken_list_cfg, process())
     tracker = FailureTracker(len(loader.dataset), max_failed_fraction=1.0)
     for batch in loader:
-        assert batch["clip"].shape == (2, 3, 8, 32, 32) and len(batch["replaced"]) == 2
-        tracker.update(batch["replaced"])
+        assert batch.clips.shape == (2, 3, 8, 32, 32) and len(batch.replaced) == 2
+        tracker.update(batch.replaced_videos())
     assert set(tracker.failures) <= set(loader.dataset.failures)
     assert "videos failed to decode" in tracker.report()
     strict = FailureTracker(len(loader.dataset), max_failed_fraction=0.0)
     with pytest.raises(TooManyFailedVideos):
-        strict.update([[("a.mp4", "cannot open")]])
+        strict.update([("a.mp4", "cannot open")])
 
 
 def test_testing_records_failures_without_substitutes(broken_list_cfg):
     dataset = build_dataset(broken_list_cfg, "val")
     batch = collate_test_batch([dataset[i] for i in range(len(dataset))])
-    assert batch["views"].shape == (2, 6, 3, 8, 32, 32)
-    assert batch["index"].tolist() == [0, 1] and batch["label"].tolist() == [0, 1]
-    failed = {failure["path"]: failure["error"] for failure in batch["failed"]}
-    assert len(failed) == len(BROKEN) and len(batch["index"]) + len(failed) == len(dataset)
-    assert sorted(failure["index"] for failure in batch["failed"]) == list(range(2, len(dataset)))
+    assert batch.views.shape == (2, 6, 3, 8, 32, 32)
+    assert batch.index.tolist() == [0, 1] and batch.labels.tolist() == [0, 1]
+    failed = {failure["path"]: failure["error"] for failure in batch.failed}
+    assert len(failed) == len(BROKEN) and len(batch.index) + len(failed) == len(dataset)
+    assert sorted(failure["index"] for failure in batch.failed) == list(range(2, len(dataset)))
     assert "no video stream" in failed[dataset.entries[2].path]
     assert "file not found" in failed[dataset.entries[7].path]
 
@@ -229,9 +235,9 @@ def test_test_loader_workers_time_out_on_a_stalled_video(small_cfg, videos, tmp_
     small_cfg.DATA.PATH_PREFIX = os.path.dirname(videos["h264.mp4"])
     write_list(tmp_path, "val", ["h264.mp4 0", "stalled_fifo.mp4 1", "corrupt.mp4 2"])
     small_cfg.DATA.DECODE_TIMEOUT, small_cfg.DATA_LOADER.NUM_WORKERS = 2.0, 1
-    batches = list(build_loader(small_cfg, "val"))
-    decoded = [index for batch in batches for index in batch["index"].tolist()]
-    failed = {failure["index"]: failure["error"] for batch in batches for failure in batch["failed"]}
+    batches = list(build_test_loader(small_cfg, process(), "val"))
+    decoded = [index for batch in batches for index in batch.index.tolist()]
+    failed = {failure["index"]: failure["error"] for batch in batches for failure in batch.failed}
     assert decoded == [0]
     assert failed[1].startswith("timed out after 2 s") and failed[2].startswith("cannot open")
 
@@ -239,13 +245,13 @@ def test_test_loader_workers_time_out_on_a_stalled_video(small_cfg, videos, tmp_
 def test_loader_shards_over_processes_with_a_distributed_sampler(kinetics_cfg):
     kinetics_cfg.TRAIN.BATCH_SIZE = 2
     kinetics_cfg.TEST.BATCH_SIZE = 12  # 12 views over 2 processes: 6 views, one video of 6 views per batch
-    train = build_loader(kinetics_cfg, "train", world_size=2, rank=1)
+    train = build_train_loader(kinetics_cfg, process(rank=1, world_size=2))
     assert isinstance(train.sampler, DistributedSampler) and train.sampler.rank == 1 and train.batch_size == 1
-    test = build_loader(kinetics_cfg, "val", world_size=2, rank=0)
+    test = build_test_loader(kinetics_cfg, process(rank=0, world_size=2), "val")
     assert not test.sampler.shuffle and test.batch_size == 1
-    assert [index for batch in test for index in batch["index"].tolist()] == [0, 2]
-    local = build_loader(kinetics_cfg, "val")
-    assert isinstance(local.sampler, SequentialSampler) and local.batch_size == 2
+    assert [index for batch in test for index in batch.index.tolist()] == [0, 2]
+    local = build_test_loader(kinetics_cfg, process(), "val")
+    assert [index for batch in local for index in batch.index.tolist()] == [0, 1, 2] and local.batch_size == 2
 
 
 def test_malformed_list_fails_at_construction_with_file_and_line(kinetics_cfg, tmp_path):

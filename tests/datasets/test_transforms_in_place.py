@@ -36,6 +36,6 @@ def test_normalize_returns_a_new_tensor_even_for_float_input():
 def test_one_video_batch_shares_the_views_and_several_are_stacked():
     views = [torch.randn(15, 3, 2, 4, 4) for _ in range(2)]
     single = collate_test_batch([{"views": views[0], "label": 1, "index": 0}])
-    assert single["views"].shape == (1, 15, 3, 2, 4, 4) and single["views"].data_ptr() == views[0].data_ptr()
+    assert single.views.shape == (1, 15, 3, 2, 4, 4) and single.views.data_ptr() == views[0].data_ptr()
     double = collate_test_batch([{"views": v, "label": 1, "index": i} for i, v in enumerate(views)])
-    torch.testing.assert_close(double["views"], torch.stack(views))
+    torch.testing.assert_close(double.views, torch.stack(views))

@@ -35,7 +35,7 @@ def ava_job(ava_root, tmp_path):  # noqa: F811
 
 def test_ava_training_and_testing_run_through_the_engine(ava_job, tmp_path):
     cfg = ava_job
-    metrics = run(cfg)
+    metrics = run(cfg).test.metrics
     assert find_latest_checkpoint(cfg.OUTPUT_DIR).name == "checkpoint_epoch_00002.pyth"
     assert [r["epoch"] for r in read_stats(cfg.OUTPUT_DIR) if r["mode"] == "train_epoch"] == [1, 2]
     written = json.loads((tmp_path / "out" / "test" / "ava_metrics.json").read_text())
@@ -56,7 +56,7 @@ def test_sigterm_while_testing_ava_keeps_the_finished_batches(ava_job, tmp_path,
     calls = []
 
     def batch_with_signal(model, batch, device):
-        calls.append(batch["index"].tolist())
+        calls.append(batch.index.tolist())
         if len(calls) == 1:
             os.kill(os.getpid(), signal.SIGTERM)
         return original_batch(model, batch, device)
@@ -66,7 +66,7 @@ def test_sigterm_while_testing_ava_keeps_the_finished_batches(ava_job, tmp_path,
         run(cfg)
     assert (test_dir / "partial_rank0.pyth").exists() and not (test_dir / "ava_metrics.json").exists()
     monkeypatch.setattr(ava_testing, "predict_ava_batch",
-                        lambda *args: (calls.append(args[1]["index"].tolist()), original_batch(*args))[1])
+                        lambda *args: (calls.append(args[1].index.tolist()), original_batch(*args))[1])
     run(cfg)
     assert calls == [[0, 1], [2]]  # the rerun scores only the keyframe of the second batch
     assert [(test_dir / name).read_text() for name in ("ava_metrics.json", "ava_detections.csv")] == uninterrupted

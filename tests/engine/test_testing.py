@@ -21,7 +21,7 @@ def trained_dir(tmp_path_factory, fake_data):
 def test_3x5_views_are_summed_per_video_and_failures_are_listed(trained_dir, fake_data):
     fake_data["failing"] = (4, 9)
     metrics = run(tiny_cfg(trained_dir, "TRAIN.ENABLE", "False", "TEST.NUM_ENSEMBLE_VIEWS", "5",
-                           "TEST.NUM_SPATIAL_CROPS", "3"))
+                           "TEST.NUM_SPATIAL_CROPS", "3")).test.metrics
     predictions = np.load(trained_dir / "test" / "predictions.npz")
     assert predictions["scores"].shape == (10, 4)
     np.testing.assert_allclose(predictions["scores"].sum(axis=1), 15.0, rtol=1e-5)  # 15 softmax rows each
@@ -39,13 +39,13 @@ def test_3x5_views_are_summed_per_video_and_failures_are_listed(trained_dir, fak
 def test_testing_without_a_checkpoint_refuses_unless_asked(tmp_path, fake_data):
     with pytest.raises(FileNotFoundError, match="TEST.ALLOW_RANDOM_INIT"):
         run(tiny_cfg(tmp_path, "TRAIN.ENABLE", "False"))
-    metrics = run(tiny_cfg(tmp_path, "TRAIN.ENABLE", "False", "TEST.ALLOW_RANDOM_INIT", "True"))
+    metrics = run(tiny_cfg(tmp_path, "TRAIN.ENABLE", "False", "TEST.ALLOW_RANDOM_INIT", "True")).test.metrics
     assert metrics["num_evaluated"] == 12 and metrics["checkpoint"] is None
 
 
 def test_an_explicit_test_checkpoint_wins_over_the_latest(trained_dir, tmp_path, fake_data):
     first = trained_dir / "checkpoints" / "checkpoint_epoch_00001.pyth"
-    metrics = run(tiny_cfg(tmp_path, "TRAIN.ENABLE", "False", "TEST.CHECKPOINT_FILE_PATH", str(first)))
+    metrics = run(tiny_cfg(tmp_path, "TRAIN.ENABLE", "False", "TEST.CHECKPOINT_FILE_PATH", str(first))).test.metrics
     assert metrics["checkpoint"] == str(first)
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from hiera_video.engine import run
-from hiera_video.engine.tester import ViewScorer
+from hiera_video.engine.view_scorer import ViewScorer
 from hiera_video.engine import testing_resume
 from hiera_video.engine.testing_resume import PreemptedInTesting, ResumableTesting
 from tests.engine.fakes import tiny_cfg

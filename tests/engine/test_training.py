@@ -48,7 +48,8 @@ def test_fine_tuning_starts_from_the_mae_encoder_with_a_new_head(mae_checkpoint,
 
 
 def test_fine_tuning_learns_motion_and_testing_reports_metrics(mae_checkpoint, tmp_path, fake_data):
-    metrics = run(tiny_cfg(tmp_path, "TRAIN.CHECKPOINT_FILE_PATH", str(mae_checkpoint), "SOLVER.MAX_EPOCH", "12"))
+    metrics = run(tiny_cfg(tmp_path, "TRAIN.CHECKPOINT_FILE_PATH", str(mae_checkpoint), "SOLVER.MAX_EPOCH",
+                           "12")).test.metrics
     assert metrics["top1"] > 50.0  # 4 classes: chance is 25%
     written = json.loads((tmp_path / "test" / "metrics.json").read_text())
     assert written["num_videos"] == 12 and written["num_evaluated"] == 12 and written["num_failed"] == 0
@@ -129,10 +130,12 @@ def test_mixup_training_uses_soft_targets_and_logs_no_training_accuracy(tmp_path
 
 
 def test_repeated_augmentation_samples_become_clips_of_the_same_label():
-    from hiera_video.engine.tasks import flatten_repeated_samples
+    from hiera_video.datasets.batches import ClipBatch
 
     clips = torch.arange(2 * 3).float().view(2, 3, 1, 1, 1, 1).expand(2, 3, 3, 2, 4, 4)  # [B, S, C, T, H, W]
-    flat, labels = flatten_repeated_samples(clips, torch.tensor([7, 9]))
+    batch = ClipBatch(clips, torch.tensor([7, 9]), torch.tensor([0, 1]), [[], []])
+    flat, labels = batch.flat()
+    assert batch.num_clips == 6
     assert flat.shape == (6, 3, 2, 4, 4) and labels.tolist() == [7, 7, 7, 9, 9, 9]
     assert flat[4, 0, 0, 0, 0] == 4  # sample 1 of video 1
 

@@ -3,7 +3,9 @@ import torch
 
 from hiera_video.config.defaults import get_cfg
 from hiera_video.engine.distributed import DistributedContext
-from hiera_video.engine.tester import ViewScorer, evaluate
+from hiera_video.datasets.batches import ViewBatch
+from hiera_video.engine.tasks.classification import evaluate_views
+from hiera_video.engine.view_scorer import ViewScorer
 
 NUM_CLASSES, VIEWS = 4, 3
 
@@ -50,10 +52,9 @@ def test_a_video_the_sampler_repeats_is_counted_once():
     cfg.TEST.BATCH_SIZE, cfg.TEST.NUM_ENSEMBLE_VIEWS, cfg.TEST.NUM_SPATIAL_CROPS = 6, VIEWS, 1
     views = random_views(3, 3)
     batches = [
-        {"views": views[:2], "index": torch.tensor([0, 1]), "label": torch.tensor([0, 1]), "failed": []},
+        ViewBatch(views[:2], torch.tensor([0, 1]), torch.tensor([0, 1])),
         # the padded shard repeats video 0 next to the new video 2
-        {"views": torch.stack([views[0], views[2]]), "index": torch.tensor([0, 2]), "label": torch.tensor([0, 2]),
-         "failed": []},
+        ViewBatch(torch.stack([views[0], views[2]]), torch.tensor([0, 2]), torch.tensor([0, 2])),
     ]
 
     class Loader(list):
@@ -61,6 +62,6 @@ def test_a_video_the_sampler_repeats_is_counted_once():
 
     ctx = DistributedContext(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
     model = RecordingModel()
-    metrics, predictions = evaluate(cfg, model, Loader(batches), ctx)
+    metrics, predictions = evaluate_views(cfg, model, Loader(batches), ctx)
     assert metrics["num_evaluated"] == 3 and list(predictions["index"]) == [0, 1, 2]
     torch.testing.assert_close(torch.from_numpy(predictions["scores"]), expected_sums(model, views))

@@ -35,7 +35,7 @@ def test_run_net_stops_on_a_bad_config_before_any_work(overrides, expected, tmp_
     with pytest.raises(SystemExit) as stopped:
         runpy.run_path(str(RUN_NET), run_name="__main__")
     message = str(stopped.value.code)
-    assert message.startswith("Config error:")
+    assert message.startswith("error: config:")
     for words in expected:
         assert words in message
     assert not output_dir.exists()  # nothing was started

@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 
 import hiera_video.engine.tasks as tasks  # noqa: E402
 from hiera_video.engine import data as engine_data  # noqa: E402
-from hiera_video.engine import tester  # noqa: E402
+from hiera_video.engine import view_scorer  # noqa: E402
 from tests.engine.fakes import TINY_OPTS, MovingSquares  # noqa: E402
 
 
@@ -59,18 +59,18 @@ def install_step_hooks(kill_at: int, parent_sigterm_at: int) -> None:
         calls["n"] += 1
         if calls["n"] == kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
-        loss, stats = original_step(self, *args)
+        step = original_step(self, *args)
         if calls["n"] == parent_sigterm_at and os.environ.get("RANK", "0") == "0":
             os.kill(os.getppid(), signal.SIGTERM)
             wait_for_forwarded_sigterm()
-        return loss, stats
+        return step
 
     tasks.ClassificationTask.training_step = hooked_step
 
 
 def install_test_batch_hook(parent_sigterm_at: int) -> None:
     """Make rank 0 SIGTERM its parent (torchrun) while it scores its N-th test batch."""
-    original_add = tester.ViewScorer.add
+    original_add = view_scorer.ViewScorer.add
     calls = {"n": 0}
 
     def hooked_add(self, *args):
@@ -80,7 +80,7 @@ def install_test_batch_hook(parent_sigterm_at: int) -> None:
             wait_for_forwarded_sigterm()
         return original_add(self, *args)
 
-    tester.ViewScorer.add = hooked_add
+    view_scorer.ViewScorer.add = hooked_add
 
 
 def install_checkpoint_write_hook(kill_in_write: int) -> None:

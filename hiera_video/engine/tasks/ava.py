@@ -1,18 +1,20 @@
-"""AVA action detection as an engine task (``TASK ava``): RoI head on a Hiera backbone, sigmoid + BCE over
+"""``TASK ava``: AVA action detection. RoI head on a Hiera backbone, sigmoid + binary cross entropy over the
 80 action ids, frame-mAP@0.5 with the ActivityNet evaluator (:mod:`hiera_video.evaluation.ava_testing`)."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
+from fvcore.common.config import CfgNode
 
-from .data import build_test_loader
-from .distributed import DistributedContext, all_gather_objects
-from .logging import get_logger
-from .preemption import PreemptionGuard
-from .tasks import Task, hiera_overrides, model_input_size, register_task
-from .testing_resume import restore_on_every_process, resumable_batches, resumable_testing
+from hiera_video.datasets.batches import AvaBatch
+
+from ..distributed import DistributedContext, all_gather_objects
+from ..logging import get_logger
+from ..preemption import PreemptionGuard
+from ..testing_resume import restore_on_every_process, resumable_batches, resumable_testing
+from .base import Evaluation, StepOutput, Task, hiera_overrides, model_input_size, register_task
 
 
 @register_task("ava")
@@ -20,6 +22,13 @@ class AvaDetectionTask(Task):
     """Train on ground-truth boxes with binary cross entropy; test on detector proposals with frame-mAP."""
 
     has_test_stage = True
+
+    @classmethod
+    def check_config(cls, cfg: CfgNode) -> None:
+        """AVA's actions are multi-label: MODEL.LOSS_FUNC must be ``bce``."""
+        if cfg.MODEL.LOSS_FUNC != "bce":
+            raise ValueError(f"MODEL.LOSS_FUNC '{cfg.MODEL.LOSS_FUNC}' does not fit TASK ava: its actions are "
+                             "multi-label, scored with sigmoid + binary cross entropy; set MODEL.LOSS_FUNC bce.")
 
     def build_model(self) -> torch.nn.Module:
         """``create_ava_detector`` over MODEL.MODEL_NAME with HIERA.* overrides and MODEL.NUM_CLASSES ids."""
@@ -39,21 +48,21 @@ class AvaDetectionTask(Task):
         """Initialize the backbone from a Kinetics / MAE checkpoint (its classifier is ignored)."""
         model.load_backbone_checkpoint(path)
 
-    def training_step(self, model: torch.nn.Module, batch: dict, device: torch.device) -> tuple[torch.Tensor, dict]:
+    def training_step(self, model: torch.nn.Module, batch: AvaBatch, device: torch.device) -> StepOutput:
         """Binary cross entropy of the box logits against the multi-hot labels [K, 80]."""
-        logits = model(batch["clip"].to(device, non_blocking=True), batch["boxes"].to(device, non_blocking=True))
-        loss = F.binary_cross_entropy_with_logits(logits.float(), batch["labels"].to(device).float())
-        return loss, {"boxes": float(len(batch["boxes"]))}
+        logits = model(batch.clips.to(device, non_blocking=True), batch.boxes.to(device, non_blocking=True))
+        loss = F.binary_cross_entropy_with_logits(logits.float(), batch.labels.to(device).float())
+        return StepOutput(loss, len(batch.clips), {"boxes": float(len(batch.boxes))}, batch.replaced_videos())
 
     def evaluate(self, model: torch.nn.Module, ctx: DistributedContext, split: str,
                  results_dir: Optional[str], checkpoint: Optional[str] = None,
-                 preemption: Optional[PreemptionGuard] = None) -> dict[str, Any]:
+                 preemption: Optional[PreemptionGuard] = None) -> Evaluation:
         """Detections of every process, gathered and scored on rank 0 (``ava_metrics.json``,
-        ``ava_detections.csv`` in ``results_dir``); returns ``{"mAP", "num_failed", "checkpoint"}``. With
-        ``preemption``, SIGTERM keeps the finished batches for the next run (:mod:`testing_resume`)."""
+        ``ava_detections.csv`` in ``results_dir``, else OUTPUT_DIR). Metrics: ``mAP`` (percent),
+        ``num_keyframes``, ``num_failed`` and the ``failed`` keyframes (``video_id,timestamp``)."""
         from hiera_video.evaluation.ava_testing import AvaPredictions, evaluate_ava_predictions, predict_ava_batch
 
-        loader = build_test_loader(self.cfg, ctx, split)
+        loader = self.build_test_loader(ctx, split)
         resumable = resumable_testing(self.cfg, ctx.rank, ctx.world_size, split, results_dir, checkpoint,
                                       loader.batch_size, preemption)
         batches_done, payload = restore_on_every_process(resumable)
@@ -64,11 +73,15 @@ class AvaDetectionTask(Task):
         gathered = all_gather_objects(AvaPredictions.concat(parts))
         if resumable is not None:
             resumable.discard()  # every process has its predictions in hand
-        metrics: dict[str, Any] = {"mAP": float("nan"), "num_failed": 0, "checkpoint": checkpoint}
+        metrics = {"mAP": float("nan"), "num_keyframes": len(loader.dataset), "num_failed": 0, "failed": [],
+                   "checkpoint": checkpoint}
         if ctx.is_main:
             predictions = AvaPredictions.concat(gathered)
             result = evaluate_ava_predictions(self.cfg, predictions, results_dir or self.cfg.OUTPUT_DIR)
-            num_failed = len({(f["video_id"], int(f["timestamp"])) for f in predictions.failed})
-            metrics.update(mAP=result.mean_ap * 100.0, num_failed=num_failed)
-            get_logger().info("AVA %s frame-mAP@0.5: %.2f (%d keyframes failed)", split, metrics["mAP"], num_failed)
-        return all_gather_objects(metrics)[0]
+            failed = sorted({f"{f['video_id']},{int(f['timestamp']):04d}" for f in predictions.failed})
+            metrics.update(mAP=result.mean_ap * 100.0, num_failed=len(failed), failed=failed)
+            get_logger().info("AVA %s frame-mAP@0.5: %.2f (%d of %d keyframes failed)", split, metrics["mAP"],
+                              len(failed), len(loader.dataset))
+        metrics = all_gather_objects(metrics)[0]
+        summary = {key: metrics[key] for key in ("mAP", "num_keyframes", "num_failed")}
+        return Evaluation(split, checkpoint, metrics, summary, results_dir)
