@@ -3,9 +3,10 @@
 ``OUTPUT_DIR/checkpoints/checkpoint_epoch_{:05d}.pyth`` (the number is the count of finished epochs)
 holds ``epoch`` (0-based index of the last finished epoch, as PySlowFast), ``model_state``,
 ``optimizer_state``, ``scaler_state``, ``cfg`` (the YAML text), ``class_names`` and ``checksum`` (a CRC32
-of the content, checked at resume: see :mod:`integrity`). A file is written to
-a temporary name in the same folder, flushed to disk and renamed over its final name, so a job killed
-mid-write leaves the previous checkpoints intact and never a truncated "latest" one.
+of the content: see :mod:`hiera_video.models.integrity`). A file is written to a temporary name in the
+same folder, flushed to disk and renamed over its final name, so a job killed mid-write leaves the previous
+checkpoints intact and never a truncated "latest" one. Checkpoints are read by
+:func:`hiera_video.models.checkpoint.read_checkpoint_contents`, which checks the checksum.
 """
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from typing import Any, Optional
 
 import torch
 
-from .integrity import add_checksum, verify_checksum
+from hiera_video.models.checkpoint import CheckpointContents, read_checkpoint_contents
+from hiera_video.models.integrity import add_checksum
+
 from .logging import get_logger
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint_epoch_(\d{5})\.pyth$")
@@ -108,21 +111,20 @@ def load_training_checkpoint(
     scaler: Optional[torch.amp.GradScaler] = None,
 ) -> int:
     """Restore model, optimizer and scaler from a toolkit checkpoint; return the next epoch to run."""
-    return _restore_training_state(torch.load(path, map_location="cpu", weights_only=True), path, model,
-                                   optimizer, scaler)
+    return _restore_training_state(read_checkpoint_contents(path), path, model, optimizer, scaler)
 
 
-def _restore_training_state(state: Any, path: str | os.PathLike, model: torch.nn.Module,
+def _restore_training_state(contents: CheckpointContents, path: str | os.PathLike, model: torch.nn.Module,
                             optimizer: Optional[torch.optim.Optimizer],
                             scaler: Optional[torch.amp.GradScaler]) -> int:
-    """Load a checkpoint's ``state`` into model, optimizer and scaler; return the next epoch to run."""
-    verify_checksum(state, path)
-    if not isinstance(state, dict) or "model_state" not in state or "epoch" not in state:
+    """Load a checkpoint's weights and state into model, optimizer and scaler; return the next epoch to run."""
+    state = contents.metadata
+    if "epoch" not in state:
         raise ValueError(
-            f"{path} is not a hiera-video training checkpoint (no 'model_state'/'epoch'); to initialize "
+            f"{path} is not a hiera-video training checkpoint (no 'epoch' beside its weights); to initialize "
             "from weights only, give it as TRAIN.CHECKPOINT_FILE_PATH instead."
         )
-    unwrap_model(model).load_state_dict(state["model_state"])
+    unwrap_model(model).load_state_dict(contents.state_dict)
     if optimizer is not None and state.get("optimizer_state") is not None:
         optimizer.load_state_dict(state["optimizer_state"])
     if scaler is not None and state.get("scaler_state") is not None:
@@ -148,14 +150,14 @@ def resume_from_latest_good_checkpoint(
     problems = []
     for path in candidates:
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            next_epoch = _restore_training_state(state, path, model, optimizer, scaler)
+            contents = read_checkpoint_contents(path)
+            next_epoch = _restore_training_state(contents, path, model, optimizer, scaler)
         except Exception as error:  # any unreadable file: report it and fall back to the previous one
             problems.append(f"{path}: {type(error).__name__}: {error}")
             get_logger().error("Cannot resume from %s (%s: %s); trying the previous checkpoint.",
                                path, type(error).__name__, str(error).splitlines()[0] if str(error) else "")
             continue
-        return path, next_epoch, state.get("resume_state")
+        return path, next_epoch, contents.metadata.get("resume_state")
     raise ValueError(
         f"No checkpoint in {folder} can be loaded to resume:\n" + "\n".join(problems)
         + "\nMove the broken files away to start over, or set TRAIN.AUTO_RESUME False."

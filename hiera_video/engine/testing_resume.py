@@ -22,9 +22,10 @@ from typing import Any, Callable, Iterator, Optional
 import torch
 from fvcore.common.config import CfgNode
 
+from hiera_video.models.integrity import add_checksum, verify_checksum
+
 from .checkpoint import atomic_torch_save
 from .distributed import all_gather_objects
-from .integrity import add_checksum, verify_checksum
 from .logging import get_logger, progress
 from .preemption import JobPreempted, PreemptionGuard
 

@@ -17,7 +17,7 @@ from fvcore.common.config import CfgNode
 
 from hiera_video.config import ConfigError, load_config
 from hiera_video.models.checkpoint import (
-    CheckpointError, checkpoint_num_classes, load_state_dict_into, read_checkpoint,
+    CheckpointContents, CheckpointError, checkpoint_num_classes, load_state_dict_into, read_checkpoint_contents,
 )
 from hiera_video.models.registry import list_models, model_architecture
 
@@ -32,23 +32,6 @@ class LoadedClassifier:
     cfg: CfgNode
     class_names: list[str]
     checkpoint: str
-
-
-def read_checkpoint_metadata(path: str) -> dict:
-    """``{"cfg": YAML text or None, "class_names": list or None}`` of a toolkit checkpoint; both None for
-    other files (official, safetensors, unreadable: :func:`read_checkpoint` reports those)."""
-    try:
-        # mmap: the tensors stay on disk, only the small entries beside them are read.
-        content = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # corrupt bytes make the unpickler fail in many ways; read_checkpoint names the problem
-        return {"cfg": None, "class_names": None}
-    if not isinstance(content, dict):
-        return {"cfg": None, "class_names": None}
-    cfg_text, names = content.get("cfg"), content.get("class_names")
-    return {
-        "cfg": cfg_text if isinstance(cfg_text, str) else None,
-        "class_names": [str(name) for name in names] if isinstance(names, (list, tuple)) and names else None,
-    }
 
 
 def config_from_yaml_text(text: str, source: str, opts: Sequence[str] = ()) -> CfgNode:
@@ -78,12 +61,12 @@ def config_for_model_name(name: str, opts: Sequence[str] = ()) -> CfgNode:
     return load_config(None, model_keys + list(opts))
 
 
-def _choose_config(checkpoint: str, metadata: dict, cfg_file: Optional[str], model_name: Optional[str],
-                   opts: Sequence[str]) -> CfgNode:
+def _choose_config(checkpoint: str, contents: CheckpointContents, cfg_file: Optional[str],
+                   model_name: Optional[str], opts: Sequence[str]) -> CfgNode:
     if cfg_file:
         cfg = load_config(cfg_file, opts)
-    elif metadata["cfg"] is not None:
-        cfg = config_from_yaml_text(metadata["cfg"], checkpoint, opts)
+    elif contents.cfg_yaml is not None:
+        cfg = config_from_yaml_text(contents.cfg_yaml, checkpoint, opts)
     elif model_name:
         cfg = config_for_model_name(model_name, opts)
     else:
@@ -92,7 +75,7 @@ def _choose_config(checkpoint: str, metadata: dict, cfg_file: Optional[str], mod
             "config it was trained with (--cfg FILE) or the model name (--model hiera_base_16x224, ...) and "
             "--labels FILE."
         )
-    if model_name and (cfg_file or metadata["cfg"] is not None):
+    if model_name and (cfg_file or contents.cfg_yaml is not None):
         cfg.MODEL.MODEL_NAME = model_name
     if cfg.TASK != "classification":
         raise ValueError(f"{checkpoint}: its config has TASK '{cfg.TASK}'; predict needs a classification "
@@ -100,11 +83,12 @@ def _choose_config(checkpoint: str, metadata: dict, cfg_file: Optional[str], mod
     return cfg
 
 
-def _choose_class_names(checkpoint: str, metadata: dict, labels_file: Optional[str], num_classes: int) -> list[str]:
+def _choose_class_names(checkpoint: str, contents: CheckpointContents, labels_file: Optional[str],
+                        num_classes: int) -> list[str]:
     if labels_file:
         names, source = read_class_names(labels_file), labels_file
-    elif metadata["class_names"] is not None:
-        names, source = metadata["class_names"], checkpoint
+    elif contents.class_names is not None:
+        names, source = contents.class_names, checkpoint
     else:
         raise ValueError(f"{checkpoint} carries no class names: give --labels FILE (one class name per line, "
                          f"or JSON), the names of its {num_classes} classes in index order.")
@@ -122,20 +106,19 @@ def load_classifier(checkpoint: str | os.PathLike, cfg_file: Optional[str] = Non
     model weight is missing from the checkpoint: a half-loaded classifier predicts nonsense.
     """
     checkpoint = os.fspath(checkpoint)
-    state_dict = read_checkpoint(checkpoint)
-    metadata = read_checkpoint_metadata(checkpoint)
-    num_classes = checkpoint_num_classes(state_dict)
+    contents = read_checkpoint_contents(checkpoint)  # the one read of the file: weights, config, class names
+    num_classes = checkpoint_num_classes(contents.state_dict)
     if num_classes is None:
         raise CheckpointError(f"{checkpoint} has no classifier head (head.projection.*): is it an MAE "
                               "pretraining checkpoint? Fine-tune it for classification first.")
-    cfg = _choose_config(checkpoint, metadata, cfg_file, model_name, opts)
+    cfg = _choose_config(checkpoint, contents, cfg_file, model_name, opts)
     cfg.MODEL.NUM_CLASSES = num_classes
-    class_names = _choose_class_names(checkpoint, metadata, labels_file, num_classes)
+    class_names = _choose_class_names(checkpoint, contents, labels_file, num_classes)
 
     from hiera_video.engine.tasks import get_task
 
     model = get_task(cfg).build_model()
-    result = load_state_dict_into(model, state_dict, source=checkpoint)
+    result = load_state_dict_into(model, contents.state_dict, source=checkpoint)
     missing = result.missing_keys + result.reinitialized_keys
     if missing:
         raise CheckpointError(f"{checkpoint} does not hold every weight of {cfg.MODEL.MODEL_NAME} "

@@ -1,5 +1,8 @@
-"""Loading weights into Hiera models: official files, plain state dicts, safetensors, toolkit checkpoints.
+"""Reading checkpoint files and loading their weights into Hiera models.
 
+:func:`read_checkpoint_contents` is the one reader of every checkpoint file (official files, plain state
+dicts, safetensors, toolkit training checkpoints): one read gives the weights and the entries stored
+beside them, after the checks that name the file when it is missing, corrupt or unsafe to unpickle.
 All compatibility rules live in ``adapt_state_dict``: MAE-only keys are dropped for classifiers, position
 embeddings are interpolated to the model's input size, and a classifier head of another size is left to
 its fresh initialization with a warning.
@@ -7,11 +10,13 @@ its fresh initialization with a warning.
 import logging
 import os
 import pickle
-from typing import Dict, List, NamedTuple, Optional
+from typing import Any, Dict, List, NamedTuple, Optional
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .integrity import verify_checksum
 
 logger = logging.getLogger(__name__)
 
@@ -33,19 +38,61 @@ class CheckpointError(RuntimeError):
     """A checkpoint file cannot be read or does not fit the model."""
 
 
-def read_checkpoint(path: str) -> StateDict:
-    """Read a state dict from an official / toolkit checkpoint (``model_state``), a plain ``.pth`` state
-    dict, or a ``.safetensors`` file. Pickles are loaded with ``weights_only=True``."""
+class CheckpointContents(NamedTuple):
+    """What one read of a checkpoint file gives: its model weights and everything stored beside them."""
+
+    state_dict: StateDict  # the model weights, DDP's "module." prefixes removed
+    # The file's other top-level entries. A toolkit training checkpoint: ``epoch``, ``optimizer_state``,
+    # ``scaler_state``, ``cfg`` (YAML text), ``class_names``, ``checksum`` and, when preempted,
+    # ``resume_state`` (see :mod:`hiera_video.engine.checkpoint`). Empty for a plain state dict or safetensors.
+    metadata: Dict[str, Any]
+
+    @property
+    def cfg_yaml(self) -> Optional[str]:
+        """The YAML text of the config the weights were trained with, or None when the file has none."""
+        text = self.metadata.get("cfg")
+        return text if isinstance(text, str) else None
+
+    @property
+    def class_names(self) -> Optional[List[str]]:
+        """The class names by index stored with the weights, or None when the file has none."""
+        names = self.metadata.get("class_names")
+        return [str(name) for name in names] if isinstance(names, (list, tuple)) and names else None
+
+
+def read_checkpoint_contents(path: str | os.PathLike) -> CheckpointContents:
+    """Read an official / toolkit checkpoint, a plain ``.pth`` state dict or a ``.safetensors`` file once.
+
+    Pickles are loaded with ``weights_only=True``. A missing, truncated or corrupt file, a pickle that
+    would run code and a toolkit checkpoint whose content no longer matches its checksum all raise
+    :class:`CheckpointError` naming the file.
+    """
+    path = os.fspath(path)
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint {path} does not exist (check the path, e.g. "
                               f"TRAIN.CHECKPOINT_FILE_PATH / TEST.CHECKPOINT_FILE_PATH).")
     if path.endswith(".safetensors") or _looks_like_safetensors(path):
-        return _read_safetensors(path)
+        return CheckpointContents(_read_safetensors(path), {})
+    content = _load_pickle(path)
+    try:
+        verify_checksum(content, path)
+    except ValueError as error:
+        raise CheckpointError(str(error)) from None
+    return _split_weights(content, path)
+
+
+def read_checkpoint(path: str | os.PathLike) -> StateDict:
+    """The model weights of a checkpoint file (:func:`read_checkpoint_contents` without the metadata)."""
+    return read_checkpoint_contents(path).state_dict
+
+
+def _load_pickle(path: str) -> Any:
+    """``torch.load(path, weights_only=True)`` on CPU; every way it fails is a CheckpointError naming ``path``."""
     if not _looks_like_torch_save(path):
         raise CheckpointError(f"cannot read checkpoint {path}: it is neither a torch.save file (zip or pickle) nor "
                               f"safetensors. The file is corrupt or of another kind.")
     try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         if "Weights only load failed" not in str(error):
             raise CheckpointError(f"cannot read checkpoint {path}: {str(error).splitlines()[0]}. The file "
@@ -58,7 +105,6 @@ def read_checkpoint(path: str) -> StateDict:
     except Exception as error:  # corrupt bytes make the unpickler fail in many ways (IndexError, KeyError, ...)
         raise CheckpointError(f"cannot read checkpoint {path}: {type(error).__name__}: {error}. The file is "
                               f"truncated, corrupt, or not a PyTorch/safetensors checkpoint.") from error
-    return _unwrap(content, path)
 
 
 def _looks_like_torch_save(path: str) -> bool:
@@ -83,16 +129,17 @@ def _read_safetensors(path: str) -> StateDict:
         raise CheckpointError(f"cannot read safetensors file {path}: {error}.") from error
 
 
-def _unwrap(content, path: str) -> StateDict:
-    """Find the state dict inside the containers used by official, toolkit, MAE and DDP checkpoints."""
+def _split_weights(content: Any, path: str) -> CheckpointContents:
+    """Find the state dict inside the containers used by official, toolkit, MAE and DDP checkpoints; the
+    container's other entries are the metadata."""
+    weights, metadata = content, {}
     if isinstance(content, dict):
-        for key in ("model_state", "model", "state_dict"):
-            if isinstance(content.get(key), dict):
-                content = content[key]
-                break
-    if not isinstance(content, dict) or not all(isinstance(v, torch.Tensor) for v in content.values()):
-        raise CheckpointError(f"{path} holds no state dict of tensors (found {type(content).__name__}).")
-    return {k.removeprefix("module."): v for k, v in content.items()}
+        key = next((key for key in ("model_state", "model", "state_dict") if isinstance(content.get(key), dict)), None)
+        if key is not None:
+            weights, metadata = content[key], {k: v for k, v in content.items() if k != key}
+    if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
+        raise CheckpointError(f"{path} holds no state dict of tensors (found {type(weights).__name__}).")
+    return CheckpointContents({k.removeprefix("module."): v for k, v in weights.items()}, metadata)
 
 
 def checkpoint_num_classes(state_dict: StateDict) -> Optional[int]:
@@ -176,6 +223,6 @@ def load_state_dict_into(model: nn.Module, state_dict: StateDict, source: str = 
     return LoadResult(missing, list(result.unexpected_keys), reinitialized)
 
 
-def load_checkpoint(model: nn.Module, path: str) -> LoadResult:
+def load_checkpoint(model: nn.Module, path: str | os.PathLike) -> LoadResult:
     """Load the weights of ``path`` (any supported format) into ``model``; see the module docstring."""
-    return load_state_dict_into(model, read_checkpoint(path), source=path)
+    return load_state_dict_into(model, read_checkpoint(path), source=os.fspath(path))

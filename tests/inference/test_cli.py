@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from hiera_video.datasets.decoding import open_video
 from hiera_video.inference.cli import main, overlay_paths
@@ -37,6 +38,20 @@ def test_one_clip_prints_a_ranked_table(toolkit_checkpoint, videos, capsys):
     percents = [float(rank[1].rstrip("%")) for rank in ranks]
     assert percents == sorted(percents, reverse=True) and sum(percents) == pytest.approx(100, abs=0.05)
     assert "videos:" not in out  # no summary for a single good video
+
+
+def test_predict_reads_the_checkpoint_file_once(toolkit_checkpoint, videos, monkeypatch, capsys):
+    reads = []
+    load = torch.load
+
+    def counting_load(source, *args, **kwargs):
+        reads.append(os.fspath(source))
+        return load(source, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", counting_load)
+    assert main([videos["short"], "--checkpoint", toolkit_checkpoint, "--device", "cpu"]) == 0
+    capsys.readouterr()
+    assert reads == [toolkit_checkpoint]
 
 
 def test_a_folder_with_a_bad_file_gives_table_json_and_exit_status_1(toolkit_checkpoint, clip_folder, tmp_path,

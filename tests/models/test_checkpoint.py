@@ -8,9 +8,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from hiera_video.inference.loading import read_checkpoint_metadata
 from hiera_video.models import CheckpointError, create_model, load_checkpoint
-from hiera_video.models.checkpoint import read_checkpoint
+from hiera_video.models.checkpoint import read_checkpoint, read_checkpoint_contents
+from hiera_video.models.integrity import add_checksum
 
 from .oracle import TINY_VIDEO, build_official, relative_error
 
@@ -49,6 +49,33 @@ def test_every_format_loads_and_gives_the_same_outputs(tmp_path, trained, fmt):
     model = create_model("hiera_base_16x224", checkpoint=path, **overrides).eval()
     assert model.num_classes == TINY_VIDEO["num_classes"]  # taken from the checkpoint's head
     assert relative_error(_logits(model, x), _logits(reference, x)) < 1e-5
+
+
+def test_one_read_gives_the_weights_and_what_a_toolkit_checkpoint_stores_beside_them(tmp_path, trained):
+    state = trained[0].state_dict()
+    path = tmp_path / "checkpoint_epoch_00004.pyth"
+    torch.save(add_checksum({"epoch": 3, "model_state": state, "optimizer_state": {"state": {}}, "cfg": "TASK: mae\n",
+                             "class_names": ("a", "b")}), path)
+    contents = read_checkpoint_contents(path)
+    assert contents.state_dict.keys() == state.keys()
+    assert contents.metadata["epoch"] == 3 and contents.metadata["optimizer_state"] == {"state": {}}
+    assert "model_state" not in contents.metadata
+    assert contents.cfg_yaml == "TASK: mae\n" and contents.class_names == ["a", "b"]
+    official = tmp_path / "official.pth"
+    torch.save({"model_state": state}, official)
+    bare = read_checkpoint_contents(official)
+    assert bare.metadata == {} and bare.cfg_yaml is None and bare.class_names is None
+
+
+def test_a_bit_flipped_in_a_toolkit_checkpoint_is_refused_naming_the_file(tmp_path):
+    path = tmp_path / "checkpoint_epoch_00001.pyth"
+    weights = torch.arange(64, dtype=torch.float32)
+    torch.save(add_checksum({"epoch": 0, "model_state": {"w": weights}}), path)
+    data = bytearray(path.read_bytes())
+    data[data.find(weights.numpy().tobytes()) + 9] ^= 0x10  # torch.load does not check zip CRCs
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="checkpoint_epoch_00001.pyth is corrupted"):
+        read_checkpoint_contents(path)
 
 
 def test_safetensors_without_extension_is_recognized(tmp_path, trained):
@@ -145,7 +172,6 @@ def test_any_corrupt_bytes_give_a_checkpoint_error(tmp_path, head):
         path.write_bytes(head + generator.bytes(int(generator.integers(1, 2048))))
         with pytest.raises(CheckpointError, match=f"corrupt{trial}.pth"):
             read_checkpoint(str(path))
-        assert read_checkpoint_metadata(str(path)) == {"cfg": None, "class_names": None}
 
 
 class _RunsCode:

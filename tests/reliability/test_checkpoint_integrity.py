@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from hiera_video.engine.integrity import add_checksum, verify_checksum
+from hiera_video.models.integrity import add_checksum, verify_checksum
 
 
 def signed_state() -> dict:

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 import hiera_video.engine.tasks as tasks
-from hiera_video.engine.integrity import add_checksum
 from hiera_video.engine.preemption import JobPreempted
+from hiera_video.models.integrity import add_checksum
 from tests.reliability.conftest import (
     REPO, WORKER, assert_same_weights, checkpoint_names, final_weights, job_log, run_in_process, run_worker,
 )

@@ -1,9 +1,11 @@
-"""Content checksums of training checkpoints, so that a bit flipped on disk is caught at resume.
+"""Content checksums of saved states, so that a bit flipped on disk is caught when the file is read.
 
 ``torch.load`` does not verify the CRC32 sums of its zip records: a flipped bit inside a tensor loads
-silently and training would go on from corrupted weights. ``save_checkpoint`` therefore stores
-``checksum``, a CRC32 over the bytes of every tensor and the ``repr`` of every other value and key of the
-checkpoint (in its order); resuming recomputes it and treats a mismatch like a file that does not load.
+silently and training (or testing, or predict) would go on from corrupted weights. The engine's
+``save_checkpoint`` (and its partial test results) therefore store ``checksum``, a CRC32 over the bytes of
+every tensor and the ``repr`` of every other value and key of the state (in its order);
+:func:`hiera_video.models.checkpoint.read_checkpoint_contents` recomputes it and treats a mismatch like a
+file that does not load.
 """
 from __future__ import annotations
 
