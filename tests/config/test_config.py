@@ -100,3 +100,31 @@ def test_overrides_are_accepted_trailing_and_after_opts():
     assert trailing.cfg_file == newer.cfg_file == "a.yaml"
     assert trailing.opts == ["NUM_GPUS", "1"] and newer.opts == ["NUM_GPUS", "1", "RNG_SEED", "3"]
     assert parse_args(["--demo"]).demo
+
+
+@pytest.mark.parametrize("key,advice", [
+    ("SOLVER.BASE_LR_SCALE_NUM_SHARDS", "SOLVER.BASE_LR_SCALE_BATCH"),
+    ("NUM_SHARDS", "--nnodes"),
+    ("AUG.INTERPOLATION", "delete the key"),
+    ("AUG.COLOR_JITTER", "AUG.AA_TYPE"),
+    ("DATA.INPUT_CHANNEL_NUM", "delete the key"),
+])
+def test_removed_keys_say_what_to_do_instead(key, advice, tmp_path):
+    group, _, leaf = key.rpartition(".")
+    text = f"{group}:\n  {leaf}: 1\n" if group else f"{leaf}: 1\n"
+    path = write(tmp_path / "old.yaml", "TASK: classification\n" + text)
+    line = 3 if group else 2
+    with pytest.raises(ConfigError, match=f"line {line}: config key '{key}' was removed") as error:
+        load_config(path)
+    assert advice in str(error.value)
+    with pytest.raises(ConfigError, match="was removed"):
+        load_config(None, [key, "1"])
+
+
+def test_the_lr_scales_with_the_batch_only_when_asked():
+    from hiera_video.engine.optim import base_learning_rate
+
+    cfg = load_config(None, ["SOLVER.BASE_LR", "0.001", "TRAIN.BATCH_SIZE", "512"])
+    assert base_learning_rate(cfg) == pytest.approx(0.002)
+    cfg.SOLVER.BASE_LR_SCALE_BATCH = False
+    assert base_learning_rate(cfg) == pytest.approx(0.001)
