@@ -22,9 +22,9 @@ from typing import Optional
 
 from hiera_video.datasets.clip_dataset import VideoClipDataset
 from hiera_video.datasets.list_files import (
+    dataset_class_names,
     is_kinetics_annotation_csv,
     kinetics_entries,
-    read_class_names,
     read_kinetics_annotations,
     read_path_label_list,
 )
@@ -60,7 +60,7 @@ class KineticsDataset(VideoClipDataset):
         else:
             num_classes = cfg.MODEL.NUM_CLASSES
             entries = read_path_label_list(list_path, data.PATH_PREFIX, data.PATH_LABEL_SEPARATOR, num_classes)
-            class_names = read_class_names(data.PATH_TO_DATA_DIR, num_classes)
+            class_names = dataset_class_names(data.PATH_TO_DATA_DIR, num_classes)
         self.split, self.list_path = split, list_path
         super().__init__(cfg, entries, class_names, mode or ("train" if split == "train" else "test"),
                          temporal_sampling="clip", decode_once=decode_once)

@@ -9,13 +9,20 @@ Formats:
   ``name_format.format(youtube_id=..., time_start=..., time_end=..., label=..., split=...)``, by default
   ``{youtube_id}_{time_start:06d}_{time_end:06d}.mp4`` (``DATA.VIDEO_NAME_FORMAT``; e.g.
   ``{label}/{youtube_id}_{time_start:06d}_{time_end:06d}.mp4`` for class folders).
-- Something-Something-v2 JSON: ``something-something-v2-labels.json`` maps template -> index string;
-  ``-train.json`` / ``-validation.json`` entries have ``id`` and ``template`` (brackets removed to find
-  the label).
+- Something-Something-v2 JSON: ``something-something-v2-labels.json`` maps template -> index string (a
+  class-name file, below); ``-train.json`` / ``-validation.json`` entries have ``id`` and ``template``
+  (brackets removed to find the label).
 - PySlowFast frame lists (SSv2 / Charades layout): header ``original_vido_id video_id frame_id path
   labels``, then one frame per line, 5 space-separated columns; frames are grouped by ``original_vido_id``.
-- Class names beside a PySlowFast list: ``classids.json`` (``{"name": index}``, PySlowFast's Kinetics
-  file) or ``labels.txt`` (line ``i`` names class ``i``).
+- Class-name files (:func:`read_class_names`: ``classids.json`` or ``labels.txt`` beside a PySlowFast
+  list, SSv2's labels file, ``tools/predict.py --labels``):
+
+  - text: one class name per line, line ``i`` names class ``i``. Blank lines at the end are ignored; a
+    blank line before the last name is an error naming its line (skipping it would shift every later
+    class to the wrong index);
+  - a JSON list of names;
+  - a JSON object ``{"name": index}`` (PySlowFast's ``classids.json``, SSv2's labels with index strings)
+    or ``{"index": "name"}``, the indices ``0 .. N-1`` each once.
 
 A malformed file raises :class:`ListFileError` at dataset construction with ``file:line: problem``.
 """
@@ -220,25 +227,49 @@ def _read_json(path: str, expected_type: type, expected: str):
     return value
 
 
-def read_class_names(data_dir: str, num_classes: int) -> list[str]:
-    """Class names from ``classids.json`` or ``labels.txt`` in ``data_dir``; else ``"0", "1", ...``."""
-    classids = os.path.join(data_dir, "classids.json")
-    labels_txt = os.path.join(data_dir, "labels.txt")
-    if os.path.isfile(classids):
-        mapping = _read_json(classids, dict, 'a JSON object {"class name": index}')
-        names = [str(i) for i in range(num_classes)]
-        for name, index in mapping.items():
-            if not _is_class_index(index) or not 0 <= int(index) < num_classes:
-                raise ListFileError(classids, None, f"class {name!r} has index {index} outside [0, {num_classes})")
-            names[int(index)] = name
-        return names
-    if os.path.isfile(labels_txt):
-        with open_text_file(labels_txt) as handle:
-            names = [line.strip() for line in handle if line.strip()]
-        if len(names) != num_classes:
-            raise ListFileError(labels_txt, None, f"{len(names)} names for {num_classes} classes (MODEL.NUM_CLASSES)")
-        return names
-    return [str(i) for i in range(num_classes)]
+def read_class_names(path: str | os.PathLike) -> list[str]:
+    """Class names by index from a text or JSON class-name file (see the module docstring)."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"class-name file {path} does not exist (one class name per line, or JSON)")
+    with open_text_file(path) as handle:
+        text = handle.read()
+    if path.endswith(".json") or text.lstrip()[:1] in ("[", "{"):
+        return _names_from_json(path, text)
+    return _names_from_lines(path, text)
+
+
+def _names_from_lines(path: str, text: str) -> list[str]:
+    names = []
+    for number, line in enumerate(text.rstrip().splitlines(), start=1):
+        name = line.strip()
+        if not name:
+            raise ListFileError(path, number,
+                                "empty line: line i must name class i (remove the line or name the class)")
+        names.append(name)
+    if not names:
+        raise ListFileError(path, None, "no class names (write one class name per line)")
+    return names
+
+
+def _names_from_json(path: str, text: str) -> list[str]:
+    try:
+        content = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ListFileError(path, error.lineno, f"invalid JSON ({error.msg})") from None
+    if isinstance(content, list) and content and all(isinstance(name, str) for name in content):
+        return content
+    if not isinstance(content, dict) or not content:
+        raise ListFileError(path, None, "expected a list of names, {name: index} or {index: name}")
+    if all(_is_class_index(key) for key in content):
+        index_to_name = {int(key): str(name) for key, name in content.items()}
+    elif all(_is_class_index(value) for value in content.values()):
+        index_to_name = {int(value): str(name) for name, value in content.items()}
+    else:
+        raise ListFileError(path, None, "a JSON object must map every name to an index or every index to a name")
+    if sorted(index_to_name) != list(range(len(content))):
+        raise ListFileError(path, None, f"class indices must be 0..{len(content) - 1}, each once")
+    return [index_to_name[i] for i in range(len(content))]
 
 
 def _is_class_index(value) -> bool:
@@ -246,17 +277,17 @@ def _is_class_index(value) -> bool:
     return (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, str) and value.isdecimal())
 
 
-def read_ssv2_labels(labels_path: str) -> list[str]:
-    """``something-something-v2-labels.json`` (template -> index string) -> class names by index."""
-    mapping = _read_json(labels_path, dict, 'a JSON object {"template": "index"}')
-    names = [""] * len(mapping)
-    for template, index in mapping.items():
-        if not _is_class_index(index) or not 0 <= int(index) < len(mapping):
-            raise ListFileError(
-                labels_path, None, f"template {template!r} has index {index!r}, not 0..{len(mapping) - 1}"
-            )
-        names[int(index)] = template
-    return names
+def dataset_class_names(data_dir: str, num_classes: int) -> list[str]:
+    """Class names of a PySlowFast list from ``classids.json`` or ``labels.txt`` in ``data_dir``
+    (:func:`read_class_names`), which must name ``num_classes`` classes; else ``"0", "1", ...``."""
+    for name in ("classids.json", "labels.txt"):
+        path = os.path.join(data_dir, name)
+        if os.path.isfile(path):
+            names = read_class_names(path)
+            if len(names) != num_classes:
+                raise ListFileError(path, None, f"{len(names)} names for {num_classes} classes (MODEL.NUM_CLASSES)")
+            return names
+    return [str(i) for i in range(num_classes)]
 
 
 def read_ssv2_annotations(annotations_path: str, class_names: list[str]) -> list[tuple[str, int]]:

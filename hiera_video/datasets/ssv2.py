@@ -24,9 +24,9 @@ from hiera_video.datasets.clip_dataset import VideoClipDataset
 from hiera_video.datasets.list_files import (
     VideoEntry,
     is_frame_list,
+    read_class_names,
     read_frame_list,
     read_ssv2_annotations,
-    read_ssv2_labels,
 )
 
 _ANNOTATIONS = {"train": "something-something-v2-train.json", "val": "something-something-v2-validation.json",
@@ -47,7 +47,7 @@ class SSv2Dataset(VideoClipDataset):
         if split not in _ANNOTATIONS:
             raise ValueError(f"split must be one of {sorted(_ANNOTATIONS)}, got {split!r}")
         data_dir, prefix = cfg.DATA.PATH_TO_DATA_DIR, cfg.DATA.PATH_PREFIX
-        class_names = read_ssv2_labels(_require(os.path.join(data_dir, LABELS_FILE)))
+        class_names = read_class_names(_require(os.path.join(data_dir, LABELS_FILE)))
         pairs = read_ssv2_annotations(_require(os.path.join(data_dir, _ANNOTATIONS[split])), class_names)
         frame_list = os.path.join(data_dir, "train.csv" if split == "train" else "val.csv")
         if os.path.isfile(frame_list) and is_frame_list(frame_list):

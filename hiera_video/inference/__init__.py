@@ -5,7 +5,6 @@
 - :mod:`loading`: model, config and class names from a toolkit or official checkpoint.
 - :mod:`windows`: which frames the ``T x S`` views use, over the whole video or per time window.
 - :mod:`sources`: video files, folders of them and in-memory frame arrays.
-- :mod:`labels`: label files (text or JSON) for checkpoints without class names.
 - :mod:`overlay`: the video with its top labels drawn on the frames.
 - :mod:`report`: the readable top-k table and the JSON file of ``tools/predict.py``.
 """
@@ -15,7 +14,6 @@ import importlib
 _EXPORTS = {
     "VideoClassifier": "predictor",
     "load_classifier": "loading",
-    "read_class_names": "labels",
     "ViewSpec": "windows",
     "write_overlay_video": "overlay",
     "format_results": "report",

@@ -3,7 +3,8 @@
 A toolkit checkpoint (``OUTPUT_DIR/checkpoints/checkpoint_epoch_*.pyth``) carries its config (YAML text)
 and class names, so the file alone is enough. An official Hiera checkpoint, a plain state dict or a
 safetensors file carries neither: give a config (``cfg_file``) or a model name (``model_name``, input size
-from the named model) and a label file. The number of classes always comes from the checkpoint's head.
+from the named model) and a class-name file (:func:`hiera_video.datasets.list_files.read_class_names`). The
+number of classes always comes from the checkpoint's head.
 """
 from __future__ import annotations
 
@@ -16,12 +17,11 @@ import torch
 from fvcore.common.config import CfgNode
 
 from hiera_video.config import ConfigError, load_config
+from hiera_video.datasets.list_files import read_class_names
 from hiera_video.models.checkpoint import (
     CheckpointContents, CheckpointError, checkpoint_num_classes, load_state_dict_into, read_checkpoint_contents,
 )
 from hiera_video.models.registry import list_models, model_architecture
-
-from .labels import read_class_names
 
 
 @dataclass

@@ -5,6 +5,7 @@ import pytest
 
 from hiera_video.datasets.list_files import (
     ListFileError,
+    dataset_class_names,
     is_frame_list,
     is_kinetics_annotation_csv,
     kinetics_entries,
@@ -13,7 +14,6 @@ from hiera_video.datasets.list_files import (
     read_kinetics_annotations,
     read_path_label_list,
     read_ssv2_annotations,
-    read_ssv2_labels,
 )
 
 
@@ -98,19 +98,53 @@ def test_a_path_label_list_is_not_taken_for_an_official_csv(tmp_path):
 
 
 def test_class_names_from_classids_json_or_labels_txt_or_numbers(tmp_path):
-    assert read_class_names(str(tmp_path), 2) == ["0", "1"]
+    assert dataset_class_names(str(tmp_path), 2) == ["0", "1"]
     (tmp_path / "labels.txt").write_text("cat\ndog\n")
-    assert read_class_names(str(tmp_path), 2) == ["cat", "dog"]
-    with pytest.raises(ListFileError, match="2 names for 3 classes"):
-        read_class_names(str(tmp_path), 3)
+    assert dataset_class_names(str(tmp_path), 2) == ["cat", "dog"]
+    with pytest.raises(ListFileError, match="labels.txt: 2 names for 3 classes"):
+        dataset_class_names(str(tmp_path), 3)
     (tmp_path / "classids.json").write_text(json.dumps({"dog": 0, "cat": 1}))
-    assert read_class_names(str(tmp_path), 2) == ["dog", "cat"]
+    assert dataset_class_names(str(tmp_path), 2) == ["dog", "cat"]
+
+
+def test_class_name_files_text_and_json_forms(tmp_path):
+    text = tmp_path / "labels.txt"
+    text.write_text("abseiling\nair drumming\n\n")
+    assert read_class_names(text) == ["abseiling", "air drumming"]  # blank lines at the end are ignored
+    as_list = tmp_path / "list.json"
+    as_list.write_text(json.dumps(["a", "b", "c"]))
+    assert read_class_names(as_list) == ["a", "b", "c"]
+    name_to_index = tmp_path / "classids.json"
+    name_to_index.write_text(json.dumps({"b": 1, "a": 0, "c": "2"}))
+    assert read_class_names(name_to_index) == ["a", "b", "c"]
+    index_to_name = tmp_path / "names.json"
+    index_to_name.write_text(json.dumps({"1": "b", "0": "a"}))
+    assert read_class_names(index_to_name) == ["a", "b"]
+
+
+def test_class_name_file_errors_name_the_file_and_line(tmp_path):
+    gap = tmp_path / "gap.txt"
+    gap.write_text("a\n\nc\n")
+    with pytest.raises(ListFileError, match=r"gap.txt:2: empty line"):
+        read_class_names(gap)
+    holes = tmp_path / "holes.json"
+    holes.write_text(json.dumps({"a": 0, "b": 2}))
+    with pytest.raises(ListFileError, match=r"holes.json: class indices must be 0..1"):
+        read_class_names(holes)
+    with pytest.raises(FileNotFoundError, match="missing.txt does not exist"):
+        read_class_names(tmp_path / "missing.txt")
+
+
+def test_a_blank_line_in_a_datasets_labels_txt_is_an_error_not_a_shift(tmp_path):
+    (tmp_path / "labels.txt").write_text("cat\n\ndog\nbird\n")
+    with pytest.raises(ListFileError, match=r"labels.txt:2: empty line"):
+        dataset_class_names(str(tmp_path), 3)
 
 
 def test_ssv2_labels_and_annotations(tmp_path):
     templates = {"Holding something": "1", "Pushing something from left to right": "0"}
     labels = write(tmp_path / "labels.json", json.dumps(templates))
-    names = read_ssv2_labels(labels)
+    names = read_class_names(labels)
     assert names == ["Pushing something from left to right", "Holding something"]
     annotations = write(tmp_path / "train.json", json.dumps([
         {"id": "7", "label": "holding a cup", "template": "Holding [something]", "placeholders": ["a cup"]},

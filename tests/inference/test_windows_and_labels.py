@@ -1,13 +1,10 @@
-"""Views, time windows, frame sampling per window, label files and the folder expansion."""
-import json
+"""Views, time windows, frame sampling per window and the folder expansion."""
 
 import numpy as np
 import pytest
 import torch
 
-from hiera_video.datasets.list_files import ListFileError
 from hiera_video.datasets.sampling import uniform_clip_indices
-from hiera_video.inference.labels import read_class_names
 from hiera_video.inference.sources import ArrayVideo, find_videos
 from hiera_video.inference.windows import ClipSampling, ViewSpec, time_windows, whole_video_indices, window_indices
 
@@ -64,34 +61,6 @@ def test_segment_sampling_for_ssv2_takes_window_segment_middles():
     sampling = ClipSampling(num_frames=3, sampling_rate=1, target_fps=30, segments=True)
     indices = window_indices(video, sampling, 1, 1.0, 2.0)[0]
     assert indices.tolist() == sorted(indices.tolist()) and 30 <= indices.min() and indices.max() < 60
-
-
-def test_label_files_text_and_json_forms(tmp_path):
-    text = tmp_path / "labels.txt"
-    text.write_text("abseiling\nair drumming\n\n")
-    assert read_class_names(text) == ["abseiling", "air drumming"]
-    as_list = tmp_path / "list.json"
-    as_list.write_text(json.dumps(["a", "b", "c"]))
-    assert read_class_names(as_list) == ["a", "b", "c"]
-    name_to_index = tmp_path / "classids.json"
-    name_to_index.write_text(json.dumps({"b": 1, "a": 0, "c": "2"}))
-    assert read_class_names(name_to_index) == ["a", "b", "c"]
-    index_to_name = tmp_path / "names.json"
-    index_to_name.write_text(json.dumps({"1": "b", "0": "a"}))
-    assert read_class_names(index_to_name) == ["a", "b"]
-
-
-def test_label_file_errors_name_the_file_and_line(tmp_path):
-    gap = tmp_path / "gap.txt"
-    gap.write_text("a\n\nc\n")
-    with pytest.raises(ListFileError, match=r"gap.txt:2: empty line"):
-        read_class_names(gap)
-    holes = tmp_path / "holes.json"
-    holes.write_text(json.dumps({"a": 0, "b": 2}))
-    with pytest.raises(ListFileError, match=r"holes.json: class indices must be 0..1"):
-        read_class_names(holes)
-    with pytest.raises(FileNotFoundError, match="--labels"):
-        read_class_names(tmp_path / "missing.txt")
 
 
 def test_folders_expand_to_their_videos_files_stay(tmp_path):

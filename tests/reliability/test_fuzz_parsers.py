@@ -9,13 +9,12 @@ from hypothesis import strategies as st
 
 from hiera_video.datasets.ava import read_keyframe_boxes
 from hiera_video.datasets.list_files import (
-    ListFileError, kinetics_entries, read_class_names, read_frame_list, read_kinetics_annotations,
-    read_path_label_list, read_ssv2_annotations, read_ssv2_labels,
+    ListFileError, dataset_class_names, kinetics_entries, read_class_names, read_frame_list,
+    read_kinetics_annotations, read_path_label_list, read_ssv2_annotations,
 )
 from hiera_video.evaluation.ava_annotations import (
     AnnotationFormatError, iter_box_rows, read_exclusions, read_label_map,
 )
-from hiera_video.inference.labels import read_class_names as read_label_file
 
 FUZZ = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 OUR_ERRORS = (ListFileError, AnnotationFormatError)
@@ -101,7 +100,7 @@ def test_ssv2_label_and_annotation_json(content, break_json):
         for path in (labels, annotations):
             with open(path, "w", encoding="utf-8") as handle:
                 handle.write(text)
-        assert_only_our_errors(lambda: read_ssv2_labels(labels), labels)
+        assert_only_our_errors(lambda: read_class_names(labels), labels)
         assert_only_our_errors(lambda: read_ssv2_annotations(annotations, ["Holding something", "a"]), annotations)
 
 
@@ -115,9 +114,9 @@ def test_class_name_files(content, table, as_json):
                 json.dump(content, handle)
         else:
             path = write_rows(folder, "labels.txt", table, " ", b"")
-        names = assert_only_our_errors(lambda: read_class_names(folder, 3), path)
+        names = assert_only_our_errors(lambda: dataset_class_names(folder, 3), path)
         assert names is None or len(names) == 3
-        assert_only_our_errors(lambda: read_label_file(path), path)
+        assert_only_our_errors(lambda: read_class_names(path), path)
 
 
 coordinates = st.one_of(st.floats(-0.5, 1.5), st.sampled_from([0.0, 1.0, float("nan"), float("inf")])).map(repr)
