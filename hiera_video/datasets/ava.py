@@ -327,6 +327,11 @@ class AvaDataset(torch.utils.data.Dataset):
         return len(self.keyframes)
 
     @property
+    def num_videos(self) -> int:
+        """Videos the keyframes come from (what training failures are counted against)."""
+        return len(self.video_ids)
+
+    @property
     def collate_fn(self) -> Callable[[list[dict]], AvaBatch]:
         """:func:`collate_ava_batch` (both modes)."""
         return collate_ava_batch
@@ -398,7 +403,7 @@ class AvaDataset(torch.utils.data.Dataset):
                 except VideoDecodeError as error:
                     self._record_failure(frame.video_id, error.reason)
                     check_failed_fraction(self.failures, len(self.video_ids), self.cfg.TRAIN.MAX_FAILED_FRACTION)
-            replaced.append((f"{frame.video_id},{frame.timestamp:04d}", self.failures[frame.video_id]))
+            replaced.append((frame.video_id, f"{self.failures[frame.video_id]} (keyframe {frame.timestamp:04d})"))
             index = random.randrange(len(self))
         raise TooManyFailedVideos(
             f"{len(replaced)} AVA keyframes in a row failed to decode (DATA.NUM_RETRIES={self.cfg.DATA.NUM_RETRIES}):\n"

@@ -83,7 +83,7 @@ class AvaBatch(_ReplacingBatch):
     x1, y1, x2, y2 in pixels of the clip), multi-hot ``labels`` [K, 80], per box ``original_boxes`` [K, 4]
     (normalized, as in the box file), ``video_ids`` and ``timestamps``; keyframe dataset ``index`` [B].
     ``failed`` lists ``{"video_id", "timestamp", "error", "index"}`` of test keyframes that could not be
-    decoded, ``replaced`` per decoded item the ``("video_id,timestamp", reason)`` pairs it replaced."""
+    decoded, ``replaced`` per decoded item the ``(video_id, reason)`` pairs of the keyframes it replaced."""
 
     clips: torch.Tensor
     boxes: torch.Tensor

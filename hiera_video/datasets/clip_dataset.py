@@ -28,8 +28,9 @@ import torch
 from hiera_video.datasets.batches import ClipBatch, ViewBatch
 from hiera_video.datasets.decoding import FrameListReader, VideoDecodeError, VideoReader, open_video
 from hiera_video.datasets.list_files import VideoEntry
-from hiera_video.datasets.sampling import segment_indices, train_clip_indices, uniform_clip_indices
-from hiera_video.datasets.transforms import TrainTransform, spatial_views, evaluation_short_side
+from hiera_video.datasets.sampling import frames_on_screen, segment_indices, train_clip_indices
+from hiera_video.datasets.test_views import MultiViewPipeline
+from hiera_video.datasets.transforms import TrainTransform
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +133,11 @@ class VideoClipDataset(torch.utils.data.Dataset):
         return len(self.entries)
 
     @property
+    def num_videos(self) -> int:
+        """Listed videos (what training failures are counted against): one item each."""
+        return len(self.entries)
+
+    @property
     def collate_fn(self) -> Callable[[list[dict]], "ClipBatch | ViewBatch"]:
         """The collate function for this dataset's mode (train or test)."""
         return collate_train_batch if self.mode == "train" else collate_test_batch
@@ -150,35 +156,21 @@ class VideoClipDataset(torch.utils.data.Dataset):
         return open_video(resolve_video_path(entry.path), self.cfg.DATA.DECODING_BACKEND, timeout=timeout)
 
     def _clip_indices(self, video: VideoReader, num_clips: int) -> torch.Tensor:
-        """Frame indices ``[num_clips, NUM_FRAMES]``: random clips in training, uniform clips in testing.
+        """Frame indices ``[num_clips, NUM_FRAMES]`` of random training clips (test clips: :attr:`test_views`).
 
         Random draws use torch's global generator, which DataLoader seeds differently in every worker."""
         data = self.cfg.DATA
         if self.temporal_sampling == "segment":
-            train = self.mode == "train"
-            return torch.stack([segment_indices(video.num_frames, data.NUM_FRAMES, train) for _ in range(num_clips)])
-        if self.mode == "train":
-            indices = torch.stack([
-                train_clip_indices(video.num_frames, video.fps, data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS)
-                for _ in range(num_clips)
-            ])
-        else:
-            indices = uniform_clip_indices(video.num_frames, video.fps, data.NUM_FRAMES, data.SAMPLING_RATE,
-                                           data.TARGET_FPS, num_clips, data.USE_OFFSET_SAMPLING)
-        if not video.is_constant_frame_rate:
-            # Variable frame rate: the indices are positions on an even grid at the average fps; take the
-            # frame on screen at each grid time instead.
-            times = (indices.float() / video.fps).flatten().tolist()
-            indices = torch.tensor(video.indices_at_times(times)).view_as(indices)
-        return indices
+            return torch.stack([segment_indices(video.num_frames, data.NUM_FRAMES, True) for _ in range(num_clips)])
+        indices = torch.stack([
+            train_clip_indices(video.num_frames, video.fps, data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS)
+            for _ in range(num_clips)
+        ])
+        return frames_on_screen(video, indices)
 
-    def _read_frames(self, video: VideoReader, indices: torch.Tensor, short_side: Optional[int] = None) -> torch.Tensor:
-        """uint8 ``[num_clips, T, H, W, C]`` for indices ``[num_clips, T]`` (one decode, or one per clip),
-        scaled down to ``short_side`` when given."""
-        frames = self._reverse_channels_if_asked(
-            video.get_frames(indices.flatten().tolist(), short_side) if self.decode_once or self.mode == "train"
-            else torch.cat([video.get_frames(clip.tolist(), short_side) for clip in indices])
-        )
+    def _read_frames(self, video: VideoReader, indices: torch.Tensor) -> torch.Tensor:
+        """uint8 ``[num_clips, T, H, W, C]`` for indices ``[num_clips, T]``, decoded in one pass."""
+        frames = self._reverse_channels_if_asked(video.get_frames(indices.flatten().tolist()))
         return frames.view(*indices.shape, *frames.shape[1:])  # [N*T, H, W, C] -> [N, T, H, W, C]
 
     def _reverse_channels_if_asked(self, frames: torch.Tensor) -> torch.Tensor:
@@ -193,27 +185,18 @@ class VideoClipDataset(torch.utils.data.Dataset):
         clips = torch.stack([self.train_transform(clip) for clip in frames])  # [N, C, T, H, W]
         return clips[0] if num_samples == 1 else clips
 
+    @property
+    def test_views(self) -> MultiViewPipeline:
+        """The test-view pipeline (``TEST.NUM_ENSEMBLE_VIEWS`` x ``TEST.NUM_SPATIAL_CROPS``), shared with predict."""
+        return MultiViewPipeline.from_cfg(self.cfg, segments=self.temporal_sampling == "segment")
+
     def load_test_views(self, index: int) -> torch.Tensor:
         """All ``V = ensemble views x spatial crops`` views of video ``index``: float ``[V, C, T, H, W]``.
 
         Frames are scaled down to the test short side while decoding, so the frames of all views of an HD
         video fit in memory at once."""
-        data, test = self.cfg.DATA, self.cfg.TEST
-        short_side = evaluation_short_side(data.TEST_CROP_SIZE, test.NUM_SPATIAL_CROPS, data.TRAIN_JITTER_SCALES[0])
         with self.open(self.entries[index]) as video:
-            frames = self._read_frames(video, self._clip_indices(video, test.NUM_ENSEMBLE_VIEWS), short_side)
-        return self.test_views(frames)
-
-    def test_views(self, frames: torch.Tensor) -> torch.Tensor:
-        """Normalized crops of decoded clips: uint8 ``[N, T, H, W, C]`` -> float ``[N * S, C, T, crop, crop]``,
-        temporal-major, built in one preallocated tensor."""
-        data, test = self.cfg.DATA, self.cfg.TEST
-        num_clips, num_frames, _, _, channels = frames.shape
-        crop, num_crops = data.TEST_CROP_SIZE, test.NUM_SPATIAL_CROPS
-        views = torch.empty(num_clips * num_crops, channels, num_frames, crop, crop)  # temporal-major
-        for clip, clip_views in zip(frames, views.split(num_crops)):
-            spatial_views(clip, crop, num_crops, data.TRAIN_JITTER_SCALES[0], data.MEAN, data.STD, out=clip_views)
-        return views
+            return self.test_views.load(video, per_clip=not self.decode_once)
 
     # ---------------------------------------------------------------------------------------------------
     def _record_failure(self, path: str, reason: str) -> None:

@@ -221,7 +221,8 @@ def train(cfg: CfgNode, ctx: DistributedContext) -> TrainResult:
     class_names = getattr(loader.dataset, "class_names", None)
     schedule = WarmupCosineSchedule(cfg)
     stats = StatsWriter(cfg.OUTPUT_DIR, ctx.is_main)
-    failures = FailureTracker(len(loader.dataset), cfg.TRAIN.MAX_FAILED_FRACTION)
+    failures = FailureTracker(getattr(loader.dataset, "num_videos", len(loader.dataset)),
+                              cfg.TRAIN.MAX_FAILED_FRACTION)
     if start_epoch >= cfg.SOLVER.MAX_EPOCH:
         logger.info("Training is done: %s is of the last epoch (%d).", latest, cfg.SOLVER.MAX_EPOCH)
     else:

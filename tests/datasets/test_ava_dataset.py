@@ -185,7 +185,8 @@ def test_training_replaces_keyframes_of_broken_videos_up_to_the_allowed_fraction
     random.seed(0)
     item = dataset[vid_b]
     assert item["video_id"] == "vidA"
-    assert item["replaced"][0][0] == "vidB,0905" and "no file" in item["replaced"][0][1]
+    assert item["replaced"][0][0] == "vidB" and "no file" in item["replaced"][0][1]
+    assert "(keyframe 0905)" in item["replaced"][0][1]
     cfg.TRAIN.MAX_FAILED_FRACTION = 0.1
     strict = AvaDataset(cfg, "train", frame_source=TrimmedVideos(str(tmp_path)))
     with pytest.raises(TooManyFailedVideos, match="MAX_FAILED_FRACTION"):

@@ -16,17 +16,17 @@ from tests.engine.fakes import tiny_cfg
 
 
 def ava_item(index: int, boxes: int, replaced: list) -> dict:
-    """A decoded AVA training item with ``boxes`` boxes that replaced the keyframes ``replaced``."""
+    """A decoded AVA training item with ``boxes`` boxes that replaced the keyframes of ``replaced``."""
     return {"clip": torch.zeros(3, 2, 8, 8), "boxes": torch.rand(boxes, 4), "labels": torch.zeros(boxes, 80),
             "original_boxes": torch.rand(boxes, 4), "video_id": f"v{index}", "timestamp": 902 + index,
             "index": index, "replaced": replaced}
 
 
 def test_ava_steps_report_the_keyframes_their_items_replaced(tmp_path):
-    batch = collate_ava_batch([ava_item(0, 2, [("bad,0902", "cannot open")]), ava_item(1, 1, []),
-                               ava_item(2, 1, [("bad,0903", "cannot open"), ("worse,0904", "no video stream")])])
-    assert batch.replaced == [[("bad,0902", "cannot open")], [], [("bad,0903", "cannot open"),
-                                                                   ("worse,0904", "no video stream")]]
+    first, second = ("vidB", "cannot open (keyframe 0902)"), ("vidB", "cannot open (keyframe 0903)")
+    third = ("vidC", "no video stream (keyframe 0904)")
+    batch = collate_ava_batch([ava_item(0, 2, [first]), ava_item(1, 1, []), ava_item(2, 1, [second, third])])
+    assert batch.replaced == [[first], [], [second, third]]
     cfg = tiny_cfg(tmp_path, "TASK", "ava", "MODEL.NUM_CLASSES", "80", "MODEL.LOSS_FUNC", "bce",
                    "DATA.NUM_FRAMES", "2", "DATA.TRAIN_CROP_SIZE", "32", "DATA.TEST_CROP_SIZE", "32",
                    "DATA.TRAIN_JITTER_SCALES", "[32, 40]")
@@ -35,8 +35,7 @@ def test_ava_steps_report_the_keyframes_their_items_replaced(tmp_path):
     batch.clips = torch.zeros(3, 3, 2, 32, 32)
     step = task.training_step(model, batch, torch.device("cpu"))
     assert isinstance(step, StepOutput) and step.num_clips == 3 and step.stats["boxes"] == 4.0
-    assert step.replaced == [("bad,0902", "cannot open"), ("bad,0903", "cannot open"),
-                             ("worse,0904", "no video stream")]
+    assert step.replaced == [first, second, third]
     assert torch.isfinite(step.loss)
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.journeys.conftest import (
-    CHECKPOINT, DEMO, KINETICS_CLASSES, QUICK, TINY_HIERA, Family, Job, run_command, run_net_command,
+    AVA_TRAIN_VIDEOS, CHECKPOINT, DEMO, KINETICS_CLASSES, QUICK, TINY_HIERA, Family, Job, run_command, run_net_command,
 )
 
 # Kinetics recipe: AUG.NUM_SAMPLE 2, so 4 clips per step are 2 videos; 2 x 3 test views.
@@ -162,9 +162,10 @@ def detection_keys(job: Job) -> list[str]:
 
 def assert_ava_summary(job: Job, metrics: dict, num_failed: int) -> None:
     summary = job.summary()
-    assert summary["num_failed"] == num_failed, f"summary {summary}" + job.diagnosis()
+    assert summary["task"] == "ava" and summary["num_failed"] == num_failed, f"summary {summary}" + job.diagnosis()
+    assert metrics["num_failed_keyframes"] == num_failed, metrics
     # The engine reports frame-mAP in percent; ava_metrics.json keeps the evaluator's [0, 1].
-    assert summary["mAP"] in (pytest.approx(metrics["mAP"] * 100), pytest.approx(metrics["mAP"])), summary
+    assert summary["mAP"] == pytest.approx(metrics["mAP"] * 100), summary
 
 
 def test_ava_config_trains_on_extracted_frames_and_tests_on_proposals(ava, family_jobs):
@@ -187,11 +188,13 @@ def test_ava_on_trimmed_videos_lists_the_keyframes_of_an_undecodable_video_as_fa
     _, job = family_jobs(AVA, ava)
     assert_succeeded(job)
     assert_trained_one_epoch(job)
-    assert_training_reported(job, ava.broken_train)
+    # Failures count videos, not keyframes: one of the 3 training videos.
+    assert_training_reported(job, ava.broken_train, num_videos=len(AVA_TRAIN_VIDEOS) + 1)
 
     metrics = job.json_file("test/ava_metrics.json")
     failed = [warning for warning in metrics["warnings"] if "failed to decode" in warning]
     assert len(failed) == 1 and all(key in failed[0] for key in ava.broken_val_keys), metrics["warnings"]
+    assert sorted(item["keyframe"] for item in metrics["failed_keyframes"]) == sorted(ava.broken_val_keys), metrics
     assert sorted(metrics["groundtruth_keys_without_detections"]) == sorted(ava.broken_val_keys), metrics
     keys = detection_keys(job)
     assert len(keys) == ava.test_boxes * ava.num_label_map_classes and set(keys) == set(ava.test_keys)
