@@ -33,7 +33,6 @@ from hiera_video.datasets.clip_dataset import VideoClipDataset, collate_test_bat
 from hiera_video.datasets.list_files import VideoEntry  # noqa: E402
 from hiera_video.datasets.synthetic import write_video  # noqa: E402
 from hiera_video.datasets.transforms import (  # noqa: E402
-    evaluation_short_side,
     normalize,
     resize_short_side,
     spatial_crop,
@@ -59,7 +58,6 @@ def main() -> None:
     torch.set_num_threads(1)
     cfg = benchmark_cfg("pyav", 0.0)
     data = cfg.DATA
-    short_side = evaluation_short_side(data.TEST_CROP_SIZE, 3, data.TRAIN_JITTER_SCALES[0])
     steps = ["decode (80 frames, short side 224)", "views (now)", "views (previous)", "batch of one (now)",
              "batch of one (previous: stack)"]
     times: dict[str, list[float]] = {step: [] for step in steps}
@@ -67,14 +65,15 @@ def main() -> None:
         entries = [VideoEntry(write_video(Path(folder) / f"video{i}.mp4", kinetics_like_frames(300, 256, 340, i)), 0)
                    for i in range(args.num_videos)]
         dataset = VideoClipDataset(cfg, entries, ["x"], "test")
+        pipeline = dataset.test_views
         for _ in range(args.rounds):
             for entry in entries:
                 start = time.perf_counter()
                 with dataset.open(entry) as video:
-                    frames = dataset._read_frames(video, dataset._clip_indices(video, 5), short_side)
+                    frames = pipeline.read_frames(video, pipeline.frame_indices(video))
                 times[steps[0]].append(time.perf_counter() - start)
                 start = time.perf_counter()
-                views = dataset.test_views(frames)
+                views = pipeline.views(frames)
                 times[steps[1]].append(time.perf_counter() - start)
                 start = time.perf_counter()
                 reference = previous_views(frames, data.TEST_CROP_SIZE, data.MEAN, data.STD)

@@ -1,7 +1,7 @@
 """Classify video clips with a Hiera checkpoint: top-k labels per video (or per window), JSON, labelled video.
 
     python tools/predict.py VIDEO [VIDEO ...|DIR] --checkpoint CKPT [--cfg FILE | --model NAME]
-        [--labels FILE] [--top-k 5] [--views 5x3] [--window SECONDS] [--json OUT]
+        [--labels FILE] [--top-k 5] [--views 5x3] [--window SECONDS [--window-views 1x3]] [--json OUT]
         [--device cpu|cuda] [--output-video OUT.mp4]
 
 See ``python tools/predict.py --help`` and :mod:`hiera_video.inference`.

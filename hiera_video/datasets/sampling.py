@@ -15,6 +15,9 @@ Segment sampling (SSv2; PySlowFast ``ssv2.get_seq_frames``): ``seg = (num_frames
 segment ``i`` spans ``round(seg * i) .. round(seg * (i + 1))`` (inclusive); training draws a random frame
 in each segment, testing takes ``(start + end) // 2``.
 
+Variable frame rate (:func:`frames_on_screen`): clip indices are positions on an even grid at the video's
+average fps; the frame on screen at each grid time is taken instead.
+
 Test views are ordered temporal-major: view ``v`` is temporal clip ``v // S`` and spatial crop ``v % S``.
 """
 from __future__ import annotations
@@ -99,3 +102,12 @@ def segment_indices(
         else:
             indices.append((start + end) // 2)
     return torch.tensor(indices, dtype=torch.long)
+
+
+def frames_on_screen(video, indices: torch.Tensor) -> torch.Tensor:
+    """``indices`` (any shape) of a variable-frame-rate ``video`` (a ``VideoReader``) read as times on an even
+    grid at its average fps, replaced by the frames on screen at those times; unchanged at a constant rate."""
+    if video.is_constant_frame_rate:
+        return indices
+    times = (indices.float() / video.fps).flatten().tolist()
+    return torch.tensor(video.indices_at_times(times)).view_as(indices)

@@ -3,7 +3,8 @@
 - :mod:`predictor`: :class:`VideoClassifier` (``from_checkpoint``, ``predict``, ``predict_many``), plain-dict
   results with top-k labels, per-window results and per-video errors.
 - :mod:`loading`: model, config and class names from a toolkit or official checkpoint.
-- :mod:`windows`: which frames the ``T x S`` views use, over the whole video or per time window.
+- :mod:`windows`: ``T x S`` view specs and the frames of each time window's views (the whole video's views
+  are the test views of :mod:`hiera_video.datasets.test_views`).
 - :mod:`sources`: video files, folders of them and in-memory frame arrays.
 - :mod:`overlay`: the video with its top labels drawn on the frames.
 - :mod:`report`: the readable top-k table and the JSON file of ``tools/predict.py``.

@@ -40,10 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--labels", help="class names: one per line, or JSON (default: from the checkpoint)")
     parser.add_argument("--top-k", type=int, default=5, help="labels to show per video / window (default 5)")
     parser.add_argument("--views", type=ViewSpec.parse, metavar="TxS",
-                        help="temporal clips x spatial crops, e.g. 5x3 (default: the config's TEST views; "
-                        "with --window: 1 x the config's crops)")
+                        help="temporal clips x spatial crops of the whole video, e.g. 5x3 (default: the config's "
+                        "TEST views, as in testing)")
     parser.add_argument("--window", type=float, metavar="SECONDS",
                         help="also predict every window of this many seconds (start/end times in the output)")
+    parser.add_argument("--window-views", type=ViewSpec.parse, metavar="TxS",
+                        help="views of each --window (default: 1 x the config's crops)")
     parser.add_argument("--json", metavar="OUT", help="write one record per video to this JSON file")
     parser.add_argument("--output-video", metavar="OUT",
                         help="write the clip with its top labels drawn on (an .mp4; a folder for several videos)")
@@ -109,6 +111,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error("--top-k must be at least 1")
     if len(args.opts) % 2:
         parser.error(f"--opts takes KEY VALUE pairs, got {len(args.opts)} words")
+    if args.window_views and not args.window:
+        parser.error("--window-views needs --window")
     try:
         videos = find_videos(args.videos)
         if args.output_video and len(videos) > 1 and os.path.splitext(args.output_video)[1]:
@@ -119,6 +123,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     records = classifier.predict_many(videos, top_k=args.top_k, views=args.views, window=args.window,
+                                      window_views=args.window_views,
                                       num_workers=args.workers if len(videos) > 1 else 0,
                                       progress=len(videos) > 1 and sys.stderr.isatty())
     overlay_failures = write_overlays(records, args.output_video, min(args.top_k, 5)) if args.output_video else 0

@@ -2,18 +2,20 @@
 
 Scores: the model returns logits; every view gets its softmax probabilities and a video's (or a window's)
 scores are their average over its ``T x S`` views, so they lie in [0, 1] and sum to 1 over classes.
-(Multi-view testing sums the same probabilities; the ranking is identical.)
+(Multi-view testing sums the same probabilities of the same views: the ranking is identical.)
 
 Results are plain dicts (JSON-ready)::
 
     {"path": "clip.mp4", "duration": 10.0, "fps": 30.0, "num_frames": 300, "views": "5x3",
-     "window": None, "top_k": [{"label": "juggling", "index": 3, "score": 0.71}, ...],
+     "window": None, "window_views": None, "top_k": [{"label": "juggling", "index": 3, "score": 0.71}, ...],
      "windows": [], "decoder": "pyav", "error": None}
 
-With ``window=SECONDS``, ``windows`` holds ``{"start", "end", "top_k"}`` per window (seconds) and
-``top_k`` is the average over all windows. A video that cannot be decoded gets ``error`` (the reason) and
-empty ``top_k`` / ``windows`` in :meth:`VideoClassifier.predict_many`; :meth:`VideoClassifier.predict`
-raises instead.
+``top_k`` always scores the whole video with its ``views`` (default: the config's test views, those of
+``tools/run_net.py`` testing, :class:`hiera_video.datasets.test_views.MultiViewPipeline`). With
+``window=SECONDS``, ``windows`` also holds ``{"start", "end", "top_k"}`` per window (seconds), each window
+scored with its own ``window_views`` (default ``1 x`` the config's crops). A video that cannot be decoded
+gets ``error`` (the reason) and empty ``top_k`` / ``windows`` in :meth:`VideoClassifier.predict_many`;
+:meth:`VideoClassifier.predict` raises instead.
 """
 from __future__ import annotations
 
@@ -25,11 +27,11 @@ import torch
 from fvcore.common.config import CfgNode
 from tqdm import tqdm
 
-from hiera_video.datasets.transforms import spatial_views
+from hiera_video.datasets.test_views import MultiViewPipeline
 from hiera_video.engine.precision import autocast_context
 
 from .sources import open_source
-from .windows import ClipSampling, ViewSpec, time_windows, whole_video_indices, window_indices
+from .windows import ViewSpec, time_windows, window_indices
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -60,56 +62,34 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 @dataclass(frozen=True)
 class ViewBuilder:
-    """Decodes one video and turns it into normalized ``T x S`` views per window (runs in loader workers)."""
+    """Decodes one video and turns it into normalized views (runs in loader workers): the whole video's
+    ``video_views`` and, with a window length, each window's ``window_views``."""
 
-    sampling: ClipSampling
-    crop_size: int
-    short_side_one_crop: int
-    mean: tuple
-    std: tuple
-    reverse_channels: bool
+    video_views: MultiViewPipeline
+    window_views: MultiViewPipeline
     backend: str
     decode_timeout: float
 
-    @classmethod
-    def from_cfg(cls, cfg: CfgNode, backend: Optional[str] = None, decode_timeout: Optional[float] = None):
-        """From ``DATA.*`` / ``TEST.*``; ``backend`` and ``decode_timeout`` override the config's."""
-        data = cfg.DATA
-        return cls(ClipSampling.from_cfg(cfg), data.TEST_CROP_SIZE, data.TRAIN_JITTER_SCALES[0],
-                   tuple(data.MEAN), tuple(data.STD), data.REVERSE_INPUT_CHANNEL,
-                   backend or data.DECODING_BACKEND,
-                   data.DECODE_TIMEOUT if decode_timeout is None else decode_timeout)
+    def window_views_of(self, video: Any, start: float, end: float) -> torch.Tensor:
+        """float ``[T * S, C, T', crop, crop]``: the ``window_views`` of ``[start, end)`` seconds of ``video``."""
+        pipeline = self.window_views
+        indices = window_indices(video, pipeline.sampling, pipeline.temporal, start, end)
+        return pipeline.views(pipeline.read_frames(video, indices))
 
-    def decode_short_side(self, spatial: int) -> int:
-        """Short side the frames are scaled down to while decoding: the one the crops resize to."""
-        return self.crop_size if spatial == 3 else self.short_side_one_crop
-
-    def views(self, frames: torch.Tensor, spatial: int) -> torch.Tensor:
-        """uint8 ``[N, T, H, W, C]`` clips -> float ``[N * S, C, T, crop, crop]``, temporal-major."""
-        if self.reverse_channels:
-            frames = frames.flip(-1)  # the model was trained on BGR frames (DATA.REVERSE_INPUT_CHANNEL)
-        per_clip = [spatial_views(clip, self.crop_size, spatial, self.short_side_one_crop, self.mean, self.std)
-                    for clip in frames]
-        return torch.cat(per_clip)
-
-    def chunks(self, video_id: int, source: Any, views: ViewSpec, window: Optional[float],
-               fps: Optional[float] = None) -> Iterator[dict]:
-        """Messages for one video: ``{"info"}`` first, then ``{"window", "views"}`` per window, then
-        ``{"done"}``; or ``{"error"}`` as soon as anything fails (the video stops there)."""
+    def chunks(self, video_id: int, source: Any, window: Optional[float], fps: Optional[float] = None
+               ) -> Iterator[dict]:
+        """Messages for one video: ``{"info"}`` first, then ``{"part", "views"}`` for the whole video (part
+        None) and each window (part = its number), then ``{"done"}``; or ``{"error"}`` as soon as anything
+        fails (the video stops there)."""
         try:
             with open_source(source, self.backend, self.decode_timeout, fps) as video:
-                windows = time_windows(video.duration, window)
+                windows = time_windows(video.duration, window) if window else []
                 info = {"duration": video.duration, "fps": video.fps, "num_frames": video.num_frames,
                         "windows": windows}
                 yield {"video": video_id, "info": info}
+                yield {"video": video_id, "part": None, "views": self.video_views.load(video)}
                 for number, (start, end) in enumerate(windows):
-                    if window:
-                        indices = window_indices(video, self.sampling, views.temporal, start, end)
-                    else:
-                        indices = whole_video_indices(video, self.sampling, views.temporal)
-                    frames = video.get_frames(indices.flatten().tolist(), self.decode_short_side(views.spatial))
-                    frames = frames.view(*indices.shape, *frames.shape[1:])  # [N*T, H, W, C] -> [N, T, H, W, C]
-                    yield {"video": video_id, "window": number, "views": self.views(frames, views.spatial)}
+                    yield {"video": video_id, "part": number, "views": self.window_views_of(video, start, end)}
         except Exception as error:  # one bad video is reported in its record; the others go on
             reason = getattr(error, "reason", None) or f"{type(error).__name__}: {error}"
             yield {"video": video_id, "error": reason}
@@ -120,15 +100,15 @@ class ViewBuilder:
 class _ChunkStream(torch.utils.data.IterableDataset):
     """The chunks of every video; loader worker ``w`` of ``W`` handles videos ``w, w + W, ...``."""
 
-    def __init__(self, builder: ViewBuilder, sources: Sequence[Any], views: ViewSpec, window: Optional[float],
+    def __init__(self, builder: ViewBuilder, sources: Sequence[Any], window: Optional[float],
                  fps: Optional[float]):
-        self.builder, self.sources, self.views, self.window, self.fps = builder, sources, views, window, fps
+        self.builder, self.sources, self.window, self.fps = builder, sources, window, fps
 
     def __iter__(self) -> Iterator[dict]:
         worker = torch.utils.data.get_worker_info()
         first, step = (worker.id, worker.num_workers) if worker is not None else (0, 1)
         for video_id in range(first, len(self.sources), step):
-            yield from self.builder.chunks(video_id, self.sources[video_id], self.views, self.window, self.fps)
+            yield from self.builder.chunks(video_id, self.sources[video_id], self.window, self.fps)
 
 
 @dataclass
@@ -136,13 +116,13 @@ class _VideoState:
     """What has arrived for one video while its windows are being scored."""
 
     info: Optional[dict] = None
-    probabilities: dict = field(default_factory=dict)  # window number -> mean probabilities [K]
+    probabilities: dict = field(default_factory=dict)  # part (None: whole video, else window) -> mean [K]
     done: bool = False
     error: Optional[str] = None
 
     def complete(self) -> bool:
         return self.error is not None or (
-            self.done and self.info is not None and len(self.probabilities) == len(self.info["windows"]))
+            self.done and self.info is not None and len(self.probabilities) == 1 + len(self.info["windows"]))
 
 
 class VideoClassifier:
@@ -170,9 +150,10 @@ class VideoClassifier:
         self.precision = resolve_precision(precision, self.device)
         self.model = model.eval().to(self.device)
         self.cfg, self.class_names = cfg, list(class_names)
-        self.default_views = ViewSpec(cfg.TEST.NUM_ENSEMBLE_VIEWS, cfg.TEST.NUM_SPATIAL_CROPS)
+        self.test_views = MultiViewPipeline.from_cfg(cfg)  # the views of tools/run_net.py testing
         self.batch_size = batch_size or cfg.TEST.BATCH_SIZE
-        self.builder = ViewBuilder.from_cfg(cfg, backend, decode_timeout)
+        self.backend = backend or cfg.DATA.DECODING_BACKEND
+        self.decode_timeout = cfg.DATA.DECODE_TIMEOUT if decode_timeout is None else decode_timeout
 
     @classmethod
     def from_checkpoint(cls, checkpoint: str | os.PathLike, cfg: Optional[str] = None,
@@ -188,16 +169,19 @@ class VideoClassifier:
 
     # -----------------------------------------------------------------------------------------------------
     def predict(self, video, top_k: int = 5, views: Optional[str | ViewSpec] = None,
-                window: Optional[float] = None, fps: Optional[float] = None) -> dict:
+                window: Optional[float] = None, window_views: Optional[str | ViewSpec] = None,
+                fps: Optional[float] = None) -> dict:
         """Predict one video: a file path, or uint8 frames ``[T, H, W, 3]`` (RGB) at ``fps``.
 
-        ``views`` is ``"TxS"`` (default: the config's test views; with ``window``, ``1xS``), ``window`` a
-        window length in seconds for per-window results. Raises ``VideoDecodeError`` (or ``ValueError``
-        for a bad array) when the video cannot be read.
+        ``views`` is ``"TxS"`` for the whole video (default: the config's test views), ``window`` a window
+        length in seconds for per-window results too, each window with ``window_views`` (default: 1 x the
+        config's crops). Raises ``VideoDecodeError`` (or ``ValueError`` for a bad array) when the video
+        cannot be read.
         """
         if not isinstance(video, (str, os.PathLike)):
             open_source(video, fps=fps)  # a bad array or a missing fps is the caller's ValueError
-        result = self.predict_many([video], top_k=top_k, views=views, window=window, fps=fps)[0]
+        result = self.predict_many([video], top_k=top_k, views=views, window=window, window_views=window_views,
+                                   fps=fps)[0]
         if result["error"] is not None:
             from hiera_video.datasets.decoding import VideoDecodeError
 
@@ -205,24 +189,30 @@ class VideoClassifier:
         return result
 
     def predict_many(self, videos: Sequence[Any], top_k: int = 5, views: Optional[str | ViewSpec] = None,
-                     window: Optional[float] = None, fps: Optional[float] = None, num_workers: int = 0,
-                     progress: bool = False) -> list[dict]:
+                     window: Optional[float] = None, window_views: Optional[str | ViewSpec] = None,
+                     fps: Optional[float] = None, num_workers: int = 0, progress: bool = False) -> list[dict]:
         """Predict every video (paths or arrays), decoding in ``num_workers`` loader processes while the
-        model runs; one record per video in input order. A video that fails gets ``error`` and the rest go
-        on. ``progress`` shows a tqdm bar on stderr."""
-        spec = self._views(views, window)
+        model runs; one record per video in input order (arguments as :meth:`predict`). A video that fails
+        gets ``error`` and the rest go on. ``progress`` shows a tqdm bar on stderr."""
         if top_k < 1:
             raise ValueError(f"top_k must be at least 1, got {top_k}")
-        stream = _ChunkStream(self.builder, list(videos), spec, window, fps)
+        if window_views and not window:
+            raise ValueError("window_views are the views of each window: give a window length too")
+        video_spec, window_spec = self.view_specs(views, window_views)
+        builder = ViewBuilder(self.test_views.with_views(video_spec.temporal, video_spec.spatial),
+                              self.test_views.with_views(window_spec.temporal, window_spec.spatial),
+                              self.backend, self.decode_timeout)
+        stream = _ChunkStream(builder, list(videos), window, fps)
         loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=num_workers)
         states = [_VideoState() for _ in videos]
         records: list[Optional[dict]] = [None] * len(videos)
-        pending: list[tuple[tuple[int, int], torch.Tensor]] = []
+        pending: list[tuple[tuple[int, Optional[int]], torch.Tensor]] = []  # ((video, part), views)
         waiting: set[int] = set()  # videos whose messages have all come, some windows maybe not scored yet
         with tqdm(total=len(videos), desc="predict", unit="video", disable=not progress, dynamic_ncols=True) as bar:
             def finish_complete_videos() -> None:
                 for video_id in [v for v in waiting if states[v].complete()]:
-                    records[video_id] = self._record(videos[video_id], states[video_id], spec, window, top_k)
+                    records[video_id] = self._record(videos[video_id], states[video_id], video_spec,
+                                                     window_spec if window else None, window, top_k)
                     waiting.discard(video_id)
                     bar.update()
 
@@ -231,7 +221,7 @@ class VideoClassifier:
                 if "info" in message:
                     state.info = message["info"]
                 elif "views" in message:
-                    pending.append(((message["video"], message["window"]), message["views"]))
+                    pending.append(((message["video"], message["part"]), message["views"]))
                     if sum(len(v) for _, v in pending) >= self.batch_size:
                         self._score(pending, states)
                 else:
@@ -243,15 +233,13 @@ class VideoClassifier:
         return records
 
     # -----------------------------------------------------------------------------------------------------
-    def _views(self, views: Optional[str | ViewSpec], window: Optional[float]) -> ViewSpec:
-        if isinstance(views, ViewSpec):
-            return views
-        if views:
-            return ViewSpec.parse(views)
-        if window:
-            # A window is short: one clip per window, all crops (the test views would repeat the same frames).
-            return ViewSpec(1, self.default_views.spatial)
-        return self.default_views
+    def view_specs(self, views: Optional[str | ViewSpec] = None,
+                   window_views: Optional[str | ViewSpec] = None) -> tuple[ViewSpec, ViewSpec]:
+        """(whole-video views, views of each window): ``views`` (default: the config's test views) and
+        ``window_views`` (default: 1 x the config's crops; a window is short, more clips repeat its frames)."""
+        test_views = self.test_views
+        return (_as_spec(views) or ViewSpec(test_views.temporal, test_views.spatial),
+                _as_spec(window_views) or ViewSpec(1, test_views.spatial))
 
     @torch.no_grad()
     def class_probabilities(self, clips: torch.Tensor) -> torch.Tensor:
@@ -264,13 +252,13 @@ class VideoClassifier:
         return torch.cat(probabilities)
 
     def _score(self, pending: list, states: list[_VideoState]) -> None:
-        """Run the model on the pending views (of any videos) and store each window's mean probabilities."""
+        """Run the model on the pending views (of any videos) and store each part's mean probabilities."""
         if not pending:
             return
         probabilities = self.class_probabilities(torch.cat([views for _, views in pending]))
-        for ((video_id, window_number), _), window_probabilities in zip(
+        for ((video_id, part), _), part_probabilities in zip(
                 pending, probabilities.split([len(views) for _, views in pending])):
-            states[video_id].probabilities[window_number] = window_probabilities.mean(dim=0)
+            states[video_id].probabilities[part] = part_probabilities.mean(dim=0)
         pending.clear()
 
     def _top_k(self, probabilities: torch.Tensor, k: int) -> list[dict]:
@@ -278,22 +266,29 @@ class VideoClassifier:
         return [{"label": self.class_names[i], "index": i, "score": round(float(s), 6)}
                 for s, i in zip(scores.tolist(), indices.tolist())]
 
-    def _record(self, source: Any, state: _VideoState, spec: ViewSpec, window: Optional[float], k: int) -> dict:
+    def _record(self, source: Any, state: _VideoState, views: ViewSpec, window_views: Optional[ViewSpec],
+                window: Optional[float], k: int) -> dict:
         is_path = isinstance(source, (str, os.PathLike))
         record = {
             "path": os.fspath(source) if is_path else "<array>",
-            "duration": None, "fps": None, "num_frames": None, "views": str(spec), "window": window or None,
-            "top_k": [], "windows": [], "decoder": self.builder.backend if is_path else "array", "error": state.error,
+            "duration": None, "fps": None, "num_frames": None, "views": str(views), "window": window or None,
+            "window_views": str(window_views) if window_views else None,
+            "top_k": [], "windows": [], "decoder": self.backend if is_path else "array", "error": state.error,
         }
         if state.error is not None:
             return record
         info = state.info
         record.update(duration=round(info["duration"], 6), fps=round(info["fps"], 6), num_frames=info["num_frames"])
-        per_window = [state.probabilities[i] for i in range(len(info["windows"]))]
-        record["top_k"] = self._top_k(torch.stack(per_window).mean(dim=0), k)
-        if window:
-            record["windows"] = [
-                {"start": round(start, 6), "end": round(end, 6), "top_k": self._top_k(probabilities, k)}
-                for (start, end), probabilities in zip(info["windows"], per_window)
-            ]
+        record["top_k"] = self._top_k(state.probabilities[None], k)
+        record["windows"] = [
+            {"start": round(start, 6), "end": round(end, 6), "top_k": self._top_k(state.probabilities[number], k)}
+            for number, (start, end) in enumerate(info["windows"])
+        ]
         return record
+
+
+def _as_spec(views: Optional[str | ViewSpec]) -> Optional[ViewSpec]:
+    """``views`` as a ViewSpec (``"5x3"`` parsed), None when not given."""
+    if views is None or isinstance(views, ViewSpec):
+        return views
+    return ViewSpec.parse(views) if views else None

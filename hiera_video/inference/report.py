@@ -14,7 +14,7 @@ def format_result(record: dict) -> str:
     lines += [f"  {rank:>3}  {100 * entry['score']:6.2f}%  {entry['label']}"
               for rank, entry in enumerate(record["top_k"], start=1)]
     if record["windows"]:
-        lines.append(f"  per {record['window']:g} s window:")
+        lines.append(f"  per {record['window']:g} s window ({record['window_views']} views):")
         for window in record["windows"]:
             labels = "  |  ".join(f"{100 * entry['score']:.1f}% {entry['label']}" for entry in window["top_k"])
             lines.append(f"    {window['start']:8.2f} - {window['end']:8.2f} s  {labels}")

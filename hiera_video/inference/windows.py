@@ -1,24 +1,22 @@
-"""Which frames a prediction looks at: ``T x S`` views over the whole video, or per time window.
+"""Views per time window (``--window SECONDS``), and the ``TxS`` views a prediction is asked for.
 
-Whole video (the default) uses the test protocol of ``tools/run_net.py`` exactly (PySlowFast's uniform
-clips, :func:`hiera_video.datasets.sampling.uniform_clip_indices`), so a prediction reproduces the scores
-of multi-view testing. With ``window_seconds`` the video is cut into consecutive windows of that length
-(the last one ends with the video) and each window gets its own ``T`` clips, spread over the window the
-same way; a clip longer than its window is centred on it, so it looks at that moment of the video.
-SSv2 models (``TEST.DATASET ssv2``) use segment sampling instead of clips.
+The whole video always gets the test views of multi-view testing
+(:class:`hiera_video.datasets.test_views.MultiViewPipeline`). With ``window_seconds`` the video is also cut
+into consecutive windows of that length (the last one ends with the video) and each window gets its own
+views: ``T`` clips spread over the window the way test clips spread over a video; a clip longer than its
+window is centred on it, so it looks at that moment of the video. SSv2 models (``TEST.DATASET ssv2``) use
+segment sampling instead of clips.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 
 from hiera_video.datasets.decoding import VideoReader
-from hiera_video.datasets.sampling import (
-    clip_frame_indices, clip_span, clip_start, segment_indices, uniform_clip_indices,
-)
+from hiera_video.datasets.sampling import clip_frame_indices, clip_span, clip_start, frames_on_screen, segment_indices
+from hiera_video.datasets.test_views import ClipSampling
 
 _VIEWS = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
@@ -53,43 +51,13 @@ class ViewSpec:
         return cls(int(match.group(1)), int(match.group(2)))
 
 
-@dataclass(frozen=True)
-class ClipSampling:
-    """How one clip samples frames: ``num_frames`` every ``sampling_rate`` frames at ``target_fps``."""
-
-    num_frames: int
-    sampling_rate: int
-    target_fps: float
-    use_offset_sampling: bool = True
-    segments: bool = False  # SSv2: one frame from the middle of each of num_frames segments
-
-    @classmethod
-    def from_cfg(cls, cfg) -> "ClipSampling":
-        """From ``DATA.NUM_FRAMES / SAMPLING_RATE / TARGET_FPS / USE_OFFSET_SAMPLING`` and ``TEST.DATASET``."""
-        data = cfg.DATA
-        return cls(data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS, data.USE_OFFSET_SAMPLING,
-                   segments=cfg.TEST.DATASET == "ssv2")
-
-
-def time_windows(duration: float, window_seconds: Optional[float]) -> list[tuple[float, float]]:
-    """``[(start, end)]`` in seconds: one window for the whole video, or consecutive windows of
-    ``window_seconds`` (the last one ends at ``duration``)."""
-    if not window_seconds:
-        return [(0.0, duration)]
+def time_windows(duration: float, window_seconds: float) -> list[tuple[float, float]]:
+    """``[(start, end)]`` in seconds: consecutive windows of ``window_seconds`` (the last one ends at
+    ``duration``)."""
     if window_seconds <= 0:
         raise ValueError(f"window length must be positive seconds, got {window_seconds}")
     count = max(1, int(-(-(duration - 1e-6) // window_seconds)))  # ceil, ignoring float dust at the end
     return [(i * window_seconds, min((i + 1) * window_seconds, duration)) for i in range(count)]
-
-
-def whole_video_indices(video: VideoReader, sampling: ClipSampling, num_clips: int) -> torch.Tensor:
-    """Frame indices ``[num_clips, num_frames]`` of the test protocol's clips over the whole video."""
-    if sampling.segments:
-        indices = segment_indices(video.num_frames, sampling.num_frames, train=False).expand(num_clips, -1)
-    else:
-        indices = uniform_clip_indices(video.num_frames, video.fps, sampling.num_frames, sampling.sampling_rate,
-                                       sampling.target_fps, num_clips, sampling.use_offset_sampling)
-    return _frames_on_screen(video, indices)
 
 
 def window_indices(video: VideoReader, sampling: ClipSampling, num_clips: int, start: float,
@@ -100,7 +68,7 @@ def window_indices(video: VideoReader, sampling: ClipSampling, num_clips: int, s
     length = stop - first
     if sampling.segments:
         indices = (segment_indices(length, sampling.num_frames, train=False) + first).expand(num_clips, -1)
-        return _frames_on_screen(video, indices)
+        return frames_on_screen(video, indices)
     size = clip_span(sampling.num_frames, sampling.sampling_rate, sampling.target_fps, video.fps)
     if size <= length:
         starts = [first + clip_start(length, size, i, num_clips, sampling.use_offset_sampling)
@@ -108,13 +76,4 @@ def window_indices(video: VideoReader, sampling: ClipSampling, num_clips: int, s
     else:
         starts = [first + (length - size) / 2] * num_clips
     indices = torch.stack([clip_frame_indices(s, size, sampling.num_frames, video.num_frames) for s in starts])
-    return _frames_on_screen(video, indices)
-
-
-def _frames_on_screen(video: VideoReader, indices: torch.Tensor) -> torch.Tensor:
-    """Variable frame rate: indices are positions on an even grid at the average fps; take the frame on
-    screen at each grid time instead (as the datasets do)."""
-    if video.is_constant_frame_rate:
-        return indices
-    times = (indices.float() / video.fps).flatten().tolist()
-    return torch.tensor(video.indices_at_times(times)).view_as(indices)
+    return frames_on_screen(video, indices)

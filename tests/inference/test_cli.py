@@ -87,8 +87,26 @@ def test_windows_are_listed_with_start_and_end_times(toolkit_checkpoint, videos,
     assert record["views"] == "2x1" and record["window"] == 2.5
     assert [(w["start"], w["end"]) for w in record["windows"]] == [(0.0, 2.5), (2.5, 5.0), (5.0, 6.0)]
     assert all(len(w["top_k"]) == 1 for w in record["windows"])
-    assert "per 2.5 s window:" in out
+    assert "per 2.5 s window (1x3 views):" in out
     assert "    2.50 -     5.00 s" in out
+
+
+def test_window_does_not_change_the_whole_video_answer(toolkit_checkpoint, videos, tmp_path):
+    """The same clip with and without --window: the same whole-video scores (the config's 3x3 test views)."""
+    records = {}
+    for name, extra in (("whole", []), ("windowed", ["--window", "1"])):
+        json_path = tmp_path / f"{name}.json"
+        completed = subprocess.run(
+            [sys.executable, str(ROOT / "tools" / "predict.py"), videos["clip"], "--checkpoint", toolkit_checkpoint,
+             "--device", "cpu", "--top-k", "3", "--json", str(json_path), *extra],
+            capture_output=True, text=True, cwd=tmp_path, timeout=120,
+        )
+        assert completed.returncode == 0, completed.stderr
+        (records[name],) = json.loads(json_path.read_text())
+    whole, windowed = records["whole"], records["windowed"]
+    assert whole["views"] == windowed["views"] == "3x3" and windowed["window_views"] == "1x3"
+    assert len(windowed["windows"]) == 3 and whole["windows"] == []
+    assert windowed["top_k"] == whole["top_k"]
 
 
 def test_the_labelled_video_is_written_beside_the_predictions(toolkit_checkpoint, videos, tmp_path, capsys):
@@ -123,6 +141,10 @@ def test_unusable_checkpoints_and_arguments_exit_with_status_2(official_checkpoi
         main([videos["clip"], "--checkpoint", official_checkpoint, "--views", "5"])
     assert exit_info.value.code == 2
     assert "TxS" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main([videos["clip"], "--checkpoint", official_checkpoint, "--window-views", "2x3"])
+    assert exit_info.value.code == 2
+    assert "--window-views needs --window" in capsys.readouterr().err
 
 
 def test_the_script_runs_from_a_checkout(toolkit_checkpoint, videos, tmp_path):

@@ -1,6 +1,8 @@
 """VideoClassifier: checkpoints in, plain-dict predictions out; windows, arrays, bad files, batching."""
 import json
+import os
 
+import numpy as np
 import pytest
 import torch
 
@@ -61,7 +63,9 @@ def test_windows_follow_what_happens_in_a_long_video(videos):
     assert [(w["start"], w["end"]) for w in result["windows"]] == [(0.0, 2.0), (2.0, 4.0), (4.0, 6.0)]
     assert [w["top_k"][0]["label"] for w in result["windows"]] == ["red", "green", "blue"]
     assert all(w["top_k"][0]["score"] > 0.9 for w in result["windows"])
-    assert result["views"] == "1x3" and result["window"] == 2.0
+    assert result["views"] == "3x3" and result["window_views"] == "1x3" and result["window"] == 2.0
+    whole = colour.predict(videos["colours"], top_k=1)
+    assert whole["window_views"] is None and whole["windows"] == []
 
 
 def test_a_window_scores_like_the_same_frames_given_alone(classifier):
@@ -72,11 +76,34 @@ def test_a_window_scores_like_the_same_frames_given_alone(classifier):
     for number, window in enumerate(windowed["windows"]):
         alone = classifier.predict(frames[30 * number: 30 * (number + 1)], top_k=3, fps=30, views="1x3")
         assert [e["score"] for e in window["top_k"]] == pytest.approx([e["score"] for e in alone["top_k"]], abs=1e-5)
-    mean = torch.zeros(3)
-    for window in windowed["windows"]:
-        for entry in window["top_k"]:
-            mean[entry["index"]] += entry["score"] / 2
-    assert windowed["top_k"][0]["score"] == pytest.approx(float(mean.max()), abs=1e-5)
+    wider = classifier.predict(frames, top_k=3, fps=30, window=1.0, window_views="2x1")
+    assert wider["window_views"] == "2x1" and wider["windows"][0]["top_k"] != windowed["windows"][0]["top_k"]
+    with pytest.raises(ValueError, match="window length"):
+        classifier.predict(frames, fps=30, window_views="2x1")
+
+
+def test_windows_leave_the_whole_video_scores_as_they_are(classifier, videos):
+    """The whole video keeps the configured test views when windows are asked for too."""
+    whole = classifier.predict(videos["clip"], top_k=3)
+    windowed = classifier.predict(videos["clip"], top_k=3, window=1.0)
+    assert windowed["views"] == whole["views"] == "3x3" and len(windowed["windows"]) == 3
+    assert windowed["top_k"] == whole["top_k"]
+    explicit = classifier.predict(videos["clip"], top_k=3, views="2x1", window=1.0)
+    assert explicit["views"] == "2x1" and explicit["top_k"] == classifier.predict(videos["clip"], top_k=3,
+                                                                                   views="2x1")["top_k"]
+
+
+def test_predict_scores_a_clip_as_the_test_stage_does(toolkit_checkpoint, classifier, videos, tmp_path):
+    """tools/run_net.py testing of the same clip, config and checkpoint sums the same views' softmaxes."""
+    from hiera_video.engine import run
+
+    (tmp_path / "val.csv").write_text("clip.mp4 1\n")
+    run(tiny_cfg("OUTPUT_DIR", str(tmp_path / "job"), "TRAIN.ENABLE", "False", "TEST.ENABLE", "True",
+                 "TEST.CHECKPOINT_FILE_PATH", toolkit_checkpoint, "DATA.PATH_TO_DATA_DIR", str(tmp_path),
+                 "DATA.PATH_PREFIX", os.path.dirname(videos["clip"]), "DATA_LOADER.NUM_WORKERS", "0"))
+    tested = np.load(tmp_path / "job" / "test" / "predictions.npz")["scores"][0] / 9  # summed over 3x3 views
+    predicted = {entry["index"]: entry["score"] for entry in classifier.predict(videos["clip"], top_k=3)["top_k"]}
+    assert [predicted[i] for i in range(3)] == pytest.approx(tested.tolist(), abs=1e-5)
 
 
 def test_a_bad_file_among_good_ones_is_reported_and_the_rest_go_on(classifier, videos):
