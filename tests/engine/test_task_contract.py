@@ -44,6 +44,13 @@ def test_ava_needs_the_binary_cross_entropy_loss(tmp_path):
         tiny_cfg(tmp_path, "TASK", "ava", "MODEL.NUM_CLASSES", "80")
 
 
+def test_a_mask_ratio_that_hides_every_mask_unit_is_a_config_error(tmp_path):
+    # 8 x 64 x 64 clips: 4 x 16 x 16 tokens, 4 x 2 x 2 = 16 mask units of 1 x 8 x 8.
+    assert tiny_cfg(tmp_path, "TASK", "mae", "MAE.MASK_RATIO", "0.9").MAE.MASK_RATIO == 0.9  # keeps 1
+    with pytest.raises(ConfigError, match="MAE.MASK_RATIO 0.95 hides all 16 mask units of a 8x64x64 input"):
+        tiny_cfg(tmp_path, "TASK", "mae", "MAE.MASK_RATIO", "0.95")
+
+
 def test_a_registered_task_is_a_valid_task_value(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match=r"TASK must be one of \['ava', 'classification', 'mae'\]"):
         tiny_cfg(tmp_path, "TASK", "probe")

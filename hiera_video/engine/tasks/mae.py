@@ -1,7 +1,10 @@
 """``TASK mae``: masked-autoencoder pretraining (MAE.MASK_RATIO of the mask units hidden)."""
 from __future__ import annotations
 
+import math
+
 import torch
+from fvcore.common.config import CfgNode
 
 from hiera_video.datasets.batches import ClipBatch
 from hiera_video.models import create_model
@@ -12,6 +15,23 @@ from .base import StepOutput, Task, hiera_overrides, model_input_size, register_
 @register_task("mae")
 class MaskedAutoencoderTask(Task):
     """MAE pretraining: reconstruct the normalized pixels of hidden mask units. No test stage."""
+
+    @classmethod
+    def check_config(cls, cfg: CfgNode) -> None:
+        """MAE.MASK_RATIO must keep at least one mask unit of the input visible."""
+        from hiera_video.models.registry import model_architecture
+
+        name = cfg.MODEL.MODEL_NAME
+        _, architecture = model_architecture(name if name.startswith("mae_") else f"mae_{name}")
+        architecture.update(hiera_overrides(cfg))
+        input_size = model_input_size(cfg)[-len(architecture["patch_stride"]):]  # (T, H, W), or (H, W) for images
+        tokens = [size // stride for size, stride in zip(input_size, architecture["patch_stride"])]
+        num_units = math.prod(t // m for t, m in zip(tokens, architecture["mask_unit_size"]))
+        if int(num_units * (1 - cfg.MAE.MASK_RATIO)) < 1:
+            raise ValueError(
+                f"MAE.MASK_RATIO {cfg.MAE.MASK_RATIO} hides all {num_units} mask units of a "
+                f"{'x'.join(map(str, input_size))} input: lower the ratio (at most {1 - 1 / num_units:.3f}) or "
+                "feed larger clips (DATA.NUM_FRAMES, DATA.TRAIN_CROP_SIZE).")
 
     def build_model(self) -> torch.nn.Module:
         """The MAE model ``mae_`` + MODEL.MODEL_NAME with HIERA.* overrides."""
