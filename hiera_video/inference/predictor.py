@@ -71,7 +71,8 @@ class ViewBuilder:
     decode_timeout: float
 
     def window_views_of(self, video: Any, start: float, end: float) -> torch.Tensor:
-        """float ``[T * S, C, T', crop, crop]``: the ``window_views`` of ``[start, end)`` seconds of ``video``."""
+        """The ``window_views`` of ``[start, end)`` seconds of ``video``: float ``[clips * crops, C, frames,
+        crop, crop]``, temporal-major."""
         pipeline = self.window_views
         indices = window_indices(video, pipeline.sampling, pipeline.temporal, start, end)
         return pipeline.views(pipeline.read_frames(video, indices))
