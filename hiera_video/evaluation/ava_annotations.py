@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from typing import Iterator, NamedTuple
 
@@ -32,7 +33,8 @@ AVA_NUM_ACTION_IDS = 80
 
 
 class AnnotationFormatError(ValueError):
-    """A line of an annotation file cannot be read; the message names the file, the line and the fix."""
+    """An annotation file cannot be read or used; the message names the file, the line where there is one,
+    and the fix."""
 
 
 class BoxRow(NamedTuple):
@@ -80,17 +82,25 @@ def _parse_int(text: str, path: str, line: int, what: str) -> int:
         raise AnnotationFormatError(f"{path}:{line}: {what} must be an integer, got {text!r}") from None
 
 
-def _parse_float(text: str, path: str, line: int, what: str) -> float:
+def _parse_float(text: str, path: str, line: int, what: str, hint: str = "") -> float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise AnnotationFormatError(f"{path}:{line}: {what} must be a number, got {text!r}") from None
+        raise AnnotationFormatError(f"{path}:{line}: {what} must be a number, got {text!r}{hint}") from None
+    if not math.isfinite(value):
+        raise AnnotationFormatError(f"{path}:{line}: {what} must be a finite number, got {text!r}{hint}")
+    return value
+
+
+_BOX_HINT = "; AVA boxes are corners within [0, 1], in fractions of the frame width and height"
 
 
 def _parse_fields_slowly(fields: list[str], path: str, line: int) -> tuple:
     """Parse a row field by field, raising :class:`AnnotationFormatError` for the first bad one."""
     timestamp = _parse_int(fields[1], path, line, "the timestamp (column 2, whole seconds)")
-    x1, y1, x2, y2 = (_parse_float(fields[i], path, line, f"box coordinate (column {i + 1})") for i in range(2, 6))
+    x1, y1, x2, y2 = (
+        _parse_float(fields[i], path, line, f"box coordinate (column {i + 1})", _BOX_HINT) for i in range(2, 6)
+    )
     action_text = fields[6].strip()
     action_id = None if action_text == "" else _parse_int(action_text, path, line, "action_id (column 7)")
     last = None
@@ -109,11 +119,13 @@ def _is_normalized_box(x1: float, y1: float, x2: float, y2: float) -> bool:
     return low <= x1 <= x2 <= high and low <= y1 <= y2 <= high
 
 
-def iter_box_rows(path: str) -> Iterator[BoxRow]:
+def iter_box_rows(path: str, check_boxes: bool = True) -> Iterator[BoxRow]:
     """Yield the rows of an AVA box CSV (ground truth, predicted boxes or detections), in file order.
 
     Raises :class:`AnnotationFormatError` (``file:line``) for a row without 7 or 8 columns, with a
-    non-numeric field or with a box that is not normalized. Empty lines are skipped.
+    non-numeric field, a NaN or infinite number, or (``check_boxes``) a box that is not x1 <= x2, y1 <= y2
+    within [0, 1] (up to 0.01). Without ``check_boxes`` any finite box is yielded: the evaluator scores
+    detectors' odd boxes as the official evaluator does. Empty lines are skipped.
     """
     with _open_text(path) as handle:
         reader = csv.reader(handle)
@@ -132,12 +144,14 @@ def iter_box_rows(path: str) -> Iterator[BoxRow]:
                 x1, y1, x2, y2 = float(fields[2]), float(fields[3]), float(fields[4]), float(fields[5])
                 action_id = int(fields[6]) if fields[6] else None
                 last = float(fields[7]) if len(fields) == 8 and fields[7] else None
+                # One test for all five numbers: a sum with a NaN or an infinity is not finite.
+                if not math.isfinite(x1 + y1 + x2 + y2 + (last or 0.0)):
+                    raise ValueError
             except ValueError:
                 timestamp, x1, y1, x2, y2, action_id, last = _parse_fields_slowly(fields, path, line)
-            if not _is_normalized_box(x1, y1, x2, y2):
+            if check_boxes and not _is_normalized_box(x1, y1, x2, y2):
                 raise AnnotationFormatError(
-                    f"{path}:{line}: box {x1},{y1},{x2},{y2} is not x1 <= x2, y1 <= y2 within [0, 1]; AVA boxes "
-                    "are corners in fractions of the frame width and height"
+                    f"{path}:{line}: box {x1},{y1},{x2},{y2} is not x1 <= x2, y1 <= y2{_BOX_HINT}"
                 )
             yield BoxRow(line, fields[0], timestamp, x1, y1, x2, y2, action_id, last)
 
@@ -150,7 +164,7 @@ def read_exclusions(path: str | None) -> set[str]:
     with _open_text(path) as handle:
         reader = csv.reader(handle)
         for fields in reader:
-            if not fields:
+            if not fields or (len(fields) == 1 and not fields[0].strip()):
                 continue
             if len(fields) != 2:
                 raise AnnotationFormatError(
@@ -162,9 +176,41 @@ def read_exclusions(path: str | None) -> set[str]:
     return excluded
 
 
-_BLOCK = re.compile(r"\b(item|label)\s*\{(.*?)\}", re.DOTALL)
+# A block's body may hold quoted names with any character, braces included.
+_BLOCK = re.compile(r'\b(item|label)\s*\{((?:[^{}"]|"[^"]*")*)\}')
 _NAME_FIELD = re.compile(r'(?<![A-Za-z_])name\s*:\s*"([^"]*)"')
 _ID_FIELD = re.compile(r"(?<![A-Za-z_])(id|label_id)\s*:\s*([^\s}]+)")
+_COMMENT = re.compile(r"#[^\n]*")
+
+
+def _line_of(text: str, position: int) -> int:
+    return text.count("\n", 0, position) + 1
+
+
+def _check_outside_blocks(text: str, start: int, end: int, path: str) -> None:
+    """Refuse anything but blanks and ``#`` comments in ``text[start:end]``, the text between two entries:
+    an unclosed or misspelt block would otherwise drop its class silently."""
+    gap = _COMMENT.sub(lambda comment: " " * len(comment.group()), text[start:end])
+    stray = len(gap) - len(gap.lstrip())
+    if stray < len(gap):
+        raise AnnotationFormatError(
+            f"{path}:{_line_of(text, start + stray)}: unexpected {gap.strip().split()[0]!r} outside an entry; "
+            'a label map is entries like item { name: "stand" id: 12 }, each with its closing brace'
+        )
+
+
+def _read_entry(block: re.Match, path: str, line: int) -> tuple[int, str]:
+    """The ``(id, name)`` of one ``item`` or ``label`` block."""
+    name = _NAME_FIELD.search(block.group(2))
+    # The id is looked for outside the quoted name, which may contain anything.
+    id_field = _ID_FIELD.search(_NAME_FIELD.sub("", block.group(2)))
+    if name is None or id_field is None:
+        missing = "name: \"...\"" if name is None else "id: N"
+        raise AnnotationFormatError(f"{path}:{line}: label map entry without {missing}")
+    action_id = _parse_int(id_field.group(2), path, line, id_field.group(1))
+    if action_id < 1:
+        raise AnnotationFormatError(f"{path}:{line}: class ids are 1-based, got {action_id}")
+    return action_id, name.group(1)
 
 
 def read_label_map(path: str) -> dict[int, str]:
@@ -172,29 +218,31 @@ def read_label_map(path: str) -> dict[int, str]:
 
     Accepts ``item { name: "..." id: N }`` (ActivityNet evaluation list) and
     ``label { name: "..." label_id: N label_type: ... }`` (full AVA action list), one field per line or
-    all on one line. Other fields (``label_type``, ``display_name``) are ignored. Raises
-    :class:`AnnotationFormatError` for an entry without name or id, a non-integer or non-positive id, an
-    id listed twice, or a file without entries.
+    all on one line, with ``#`` comments between entries. Other fields (``label_type``, ``display_name``)
+    are ignored. Raises :class:`AnnotationFormatError` for an entry without name or id, a non-integer or
+    non-positive id, an id or a name listed twice (results are reported per name), text outside the
+    entries (an unclosed block), or a file without entries.
     """
     with _open_text(path) as handle:
         text = handle.read()
-    label_map: dict[int, str] = {}
-    for block in _BLOCK.finditer(text):
-        line = text.count("\n", 0, block.start()) + 1
-        name = _NAME_FIELD.search(block.group(2))
-        # The id is looked for outside the quoted name, which may contain anything.
-        id_field = _ID_FIELD.search(_NAME_FIELD.sub("", block.group(2)))
-        if name is None or id_field is None:
-            missing = "name: \"...\"" if name is None else "id: N"
-            raise AnnotationFormatError(f"{path}:{line}: label map entry without {missing}")
-        action_id = _parse_int(id_field.group(2), path, line, id_field.group(1))
-        if action_id < 1:
-            raise AnnotationFormatError(f"{path}:{line}: class ids are 1-based, got {action_id}")
-        if action_id in label_map:
-            raise AnnotationFormatError(f"{path}:{line}: class id {action_id} is listed twice")
-        label_map[action_id] = name.group(1)
-    if not label_map:
+    blocks = list(_BLOCK.finditer(text))
+    if not blocks:
         raise AnnotationFormatError(
             f"{path}: no label map entries found; expected blocks like item {{ name: \"stand\" id: 12 }}"
         )
+    label_map: dict[int, str] = {}
+    ids_by_name: dict[str, int] = {}
+    for block, previous_end in zip(blocks, [0] + [block.end() for block in blocks]):
+        _check_outside_blocks(text, previous_end, block.start(), path)
+        line = _line_of(text, block.start())
+        action_id, name = _read_entry(block, path, line)
+        if action_id in label_map:
+            raise AnnotationFormatError(f"{path}:{line}: class id {action_id} is listed twice")
+        if name in ids_by_name:
+            raise AnnotationFormatError(
+                f"{path}:{line}: class name {name!r} is listed twice (ids {ids_by_name[name]} and {action_id})"
+            )
+        label_map[action_id] = name
+        ids_by_name[name] = action_id
+    _check_outside_blocks(text, blocks[-1].end(), len(text), path)
     return label_map

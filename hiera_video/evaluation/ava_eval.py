@@ -1,8 +1,10 @@
 """Frame-level AVA action-detection mAP, computed as ActivityNet's official AVA evaluator does.
 
 The protocol of ``get_ava_performance.py``; the numbers it prints are reproduced on any input the file
-readers accept (:func:`~hiera_video.evaluation.ava_annotations.iter_box_rows` refuses boxes outside
-[0, 1], inverted or NaN, which the official script would score or silently skip):
+readers accept. The readers refuse what the official script would crash on or score by accident: NaN or
+infinite numbers, detections without a score, inverted ground-truth boxes, an empty ground-truth file.
+Detections' boxes outside [0, 1] or inverted are scored as the official script scores them (steps 4, 5),
+with one warning that counts them (``strict_boxes`` refuses them instead):
 
 1. Only the label map's classes count: rows with other action ids are dropped from ground truth and
    detections (the v2.2 map lists 60 of the 80 ids).
@@ -11,19 +13,20 @@ readers accept (:func:`~hiera_video.evaluation.ava_annotations.iter_box_rows` re
    ``(score, action_id, y1, x1, y2, x2)`` tuples where a newcomer replaces the minimum only with a strictly
    higher score; the kept entries are then sorted by descending score (stable over the heap's order).
    Ground truth goes through the same ordering with column 8 (the person id) as its score.
-4. Detections with an empty box (``x1 >= x2`` or ``y1 >= y2``; from files, only zero width or height
-   gets here) are ignored.
+4. Detections with an inverted or empty box (``x1 >= x2`` or ``y1 >= y2``) are then ignored: they
+   neither match nor count as false positives, but they took their place among the 50 of step 3.
 5. Per key and class, each detection in that order is matched to the ground-truth box of highest IoU
-   (the first one on ties). IoU >= 0.5 with a box not matched before makes a true positive; anything else,
-   including a second detection of an already matched box, is a false positive.
+   (the first one on ties), computed on the coordinates as given (a box outside [0, 1] is not clipped).
+   IoU >= 0.5 with a box not matched before makes a true positive; anything else, including a second
+   detection of an already matched box, is a false positive.
 6. Per class, the detections of all keys (concatenated in the detection file's key order) are ranked by
    ``np.argsort(scores)[::-1]``; precision and recall follow, and PASCAL VOC all-point AP is the area under
    the precision envelope (precision made non-increasing).
 7. mAP is the mean AP over the label-map classes that have ground truth.
 
 Besides the numbers, the evaluator reports the classic mistakes it sees: scoring on all 80 ids, detections
-that are the ground-truth boxes, duplicate rows, coordinates outside [0, 1], a detection file without
-scores, and keyframes present in one file and not the other.
+that are the ground-truth boxes, duplicate rows, coordinates outside [0, 1], scores outside [0, 1], action
+ids outside 1..80, and keyframes present in one file and not the other.
 """
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ from iopath.common.file_io import g_pathmgr
 
 from hiera_video.evaluation.ava_annotations import (
     AVA_EVALUATED_ACTION_IDS,
+    AVA_NUM_ACTION_IDS,
     AnnotationFormatError,
     BoxRow,
     iter_box_rows,
@@ -53,8 +57,13 @@ MAX_DETECTIONS_PER_KEY = 50
 IOU_THRESHOLD = 0.5
 # Warn that detections are ground-truth boxes when at least this fraction of them is.
 _GROUNDTRUTH_BOX_FRACTION = 0.9
-# Line numbers quoted per kind of problem.
-_QUOTED_LINES = 5
+# Lines quoted per kind of problem.
+_QUOTED_LINES = 3
+_ODD_DETECTION_BOXES = (
+    "detections with a box outside [0, 1] or with x1 >= x2 or y1 >= y2, scored as the official evaluator "
+    "scores them (inverted and empty boxes ignored, the others matched as given; ava_eval --strict refuses "
+    "them)"
+)
 
 
 @dataclass
@@ -101,10 +110,12 @@ class AvaEvaluationResult:
 
 
 class RowProblems:
-    """Counts suspicious rows of one file per kind and turns them into warnings quoting the first lines."""
+    """Counts the rows of one file, and its suspicious rows per kind, which it turns into warnings quoting
+    the first lines."""
 
     def __init__(self, source: str):
         self.source = source
+        self.num_rows = 0
         self.lines: dict[str, list[int]] = {}
         self.counts: dict[str, int] = {}
 
@@ -116,12 +127,72 @@ class RowProblems:
             quoted.append(line)
 
     def messages(self) -> list[str]:
-        """One warning per kind: ``"<file>: <count> <kind> (lines a, b, ...)"``."""
+        """One warning per kind: ``"<file>: <count> <kind>, at <file>:a, <file>:b"`` (``first at`` when
+        there are more)."""
         return [
-            f"{self.source}: {self.counts[kind]} {kind} (lines {', '.join(map(str, self.lines[kind]))}"
-            f"{', ...' if self.counts[kind] > len(self.lines[kind]) else ''})"
+            f"{self.source}: {self.counts[kind]} {kind}, "
+            f"{'first at' if self.counts[kind] > len(self.lines[kind]) else 'at'} "
+            + ", ".join(f"{self.source}:{line}" for line in self.lines[kind])
             for kind in self.counts
         ]
+
+
+def _is_regular_box(row: BoxRow) -> bool:
+    """Whether ``0 <= x1 < x2 <= 1`` and ``0 <= y1 < y2 <= 1``."""
+    return 0.0 <= row.x1 < row.x2 <= 1.0 and 0.0 <= row.y1 < row.y2 <= 1.0
+
+
+def _check_detection(row: BoxRow, problems: RowProblems, strict_boxes: bool) -> None:
+    """Refuse a detection without score (or, ``strict_boxes``, with an odd box); note odd boxes and scores."""
+    if row.last_column is None:
+        raise AnnotationFormatError(
+            f"{problems.source}:{row.line}: no score; detection rows are "
+            "video_id,timestamp,x1,y1,x2,y2,action_id,score (is this a ground-truth file?)"
+        )
+    if not 0.0 <= row.last_column <= 1.0:
+        problems.add("scores outside [0, 1], ranked as given (AP depends only on the ranking)", row.line)
+    if _is_regular_box(row):
+        return
+    if strict_boxes:
+        raise AnnotationFormatError(
+            f"{problems.source}:{row.line}: box {row.x1},{row.y1},{row.x2},{row.y2} is not 0 <= x1 < x2 <= 1 "
+            "and 0 <= y1 < y2 <= 1 (strict box checking; without it the box is scored as the official "
+            "evaluator scores it)"
+        )
+    problems.add(_ODD_DETECTION_BOXES, row.line)
+
+
+def _check_groundtruth_row(row: BoxRow, problems: RowProblems) -> None:
+    """Refuse an inverted ground-truth box (the official evaluator crashes on one); note coordinates outside
+    [0, 1]."""
+    if row.x1 > row.x2 or row.y1 > row.y2:
+        raise AnnotationFormatError(
+            f"{problems.source}:{row.line}: ground-truth box {row.x1},{row.y1},{row.x2},{row.y2} has x2 < x1 or "
+            "y2 < y1; columns are video_id,timestamp,x1,y1,x2,y2"
+        )
+    if not (0.0 <= min(row.x1, row.y1) and max(row.x2, row.y2) <= 1.0):
+        problems.add("rows with coordinates outside [0, 1] (AVA boxes are normalized)", row.line)
+
+
+def _is_scored(
+    row: BoxRow, class_ids: set[int], problems: RowProblems, is_detection_file: bool, strict_boxes: bool
+) -> bool:
+    """Whether ``row`` is of a label-map class; raises :class:`AnnotationFormatError` for a row that cannot
+    be scored and notes suspicious ones in ``problems``."""
+    if row.action_id is None:
+        raise AnnotationFormatError(
+            f"{problems.source}:{row.line}: empty action_id; detections and ground truth need one per row "
+            "(predicted-box files are proposals, not detections)"
+        )
+    if row.action_id not in class_ids:
+        if not 1 <= row.action_id <= AVA_NUM_ACTION_IDS:
+            problems.add(f"rows with action ids outside 1..{AVA_NUM_ACTION_IDS}, skipped (ids are 1-based)", row.line)
+        return False
+    if is_detection_file:
+        _check_detection(row, problems, strict_boxes)
+    else:
+        _check_groundtruth_row(row, problems)
+    return True
 
 
 def collect_keyframe_boxes(
@@ -129,33 +200,24 @@ def collect_keyframe_boxes(
     class_ids: set[int],
     capacity: int = 0,
     problems: RowProblems | None = None,
-    expect_scores: bool = False,
+    is_detection_file: bool = False,
+    strict_boxes: bool = False,
 ) -> dict[str, KeyframeBoxes]:
     """Group rows of the label map's classes per keyframe key, keeping at most ``capacity`` (0: all)
     highest-scoring rows per key, in descending score order (the official reader's order).
 
-    A row's score is its column 8 (1.0 when absent, noted in ``problems`` when ``expect_scores``). Rows of
-    other classes are skipped; a row without action id raises :class:`AnnotationFormatError`.
+    A row's score is its column 8 (1.0 when absent in ground truth, where it is the person id). Rows of
+    other classes are skipped. :class:`AnnotationFormatError` is raised for a row without action id, an
+    inverted ground-truth box, a detection without score and (``strict_boxes``) a detection whose box is
+    not ``0 <= x1 < x2 <= 1, 0 <= y1 < y2 <= 1``; odd but scorable rows are noted in ``problems``.
     """
     problems = problems if problems is not None else RowProblems("boxes")
-    source = problems.source
     heaps: dict[str, list[tuple]] = {}
     for row in rows:
-        if row.action_id is None:
-            raise AnnotationFormatError(
-                f"{source}:{row.line}: empty action_id; detections and ground truth need one per row "
-                "(predicted-box files are proposals, not detections)"
-            )
-        if row.action_id not in class_ids:
+        problems.num_rows += 1
+        if not _is_scored(row, class_ids, problems, is_detection_file, strict_boxes):
             continue
-        if not (0.0 <= row.x1 <= 1.0 and 0.0 <= row.y1 <= 1.0 and 0.0 <= row.x2 <= 1.0 and 0.0 <= row.y2 <= 1.0):
-            problems.add("rows with coordinates outside [0, 1] (AVA boxes are normalized)", row.line)
-        if row.last_column is None:
-            score = 1.0
-            if expect_scores:
-                problems.add("rows without a score column, scored 1.0 (is this a ground-truth file?)", row.line)
-        else:
-            score = row.last_column
+        score = 1.0 if row.last_column is None else row.last_column
         entry = (score, row.action_id, row.y1, row.x1, row.y2, row.x2)
         heap = heaps.setdefault(make_image_key(row.video_id, row.timestamp), [])
         if capacity < 1 or len(heap) < capacity:
@@ -234,15 +296,19 @@ def voc_average_precision(precision: np.ndarray, recall: np.ndarray) -> float:
     return float(np.sum((recall[steps] - recall[steps - 1]) * envelope[steps]))
 
 
-def _check_groundtruth(groundtruth: dict[str, KeyframeBoxes], source: str) -> None:
-    for key, frame in groundtruth.items():
-        inverted = (frame.boxes[:, 0] > frame.boxes[:, 2]) | (frame.boxes[:, 1] > frame.boxes[:, 3])
-        if inverted.any():
-            y1, x1, y2, x2 = frame.boxes[np.argmax(inverted)]
-            raise AnnotationFormatError(
-                f"{source}: keyframe {key} has a box with x2 < x1 or y2 < y1 "
-                f"(x1={x1}, y1={y1}, x2={x2}, y2={y2}); columns are video_id,timestamp,x1,y1,x2,y2"
-            )
+def _check_groundtruth_remains(groundtruth: dict[str, KeyframeBoxes], problems: RowProblems) -> None:
+    """Refuse an empty ground truth, or one without a box of a label-map class after exclusions (no class
+    to average)."""
+    if problems.num_rows == 0:
+        raise AnnotationFormatError(
+            f"{problems.source}: no ground-truth rows (empty file); expected rows "
+            "video_id,timestamp,x1,y1,x2,y2,action_id,person_id such as ava_val_v2.2.csv"
+        )
+    if not groundtruth:
+        raise AnnotationFormatError(
+            f"{problems.source}: no ground-truth box of a label-map class remains after exclusions; check that "
+            "the label map and ground truth belong to the same AVA version and split"
+        )
 
 
 def _count_duplicates(keyframes: dict[str, KeyframeBoxes]) -> int:
@@ -294,32 +360,28 @@ def evaluate_ava(
     excluded_keys: set[str] | None = None,
     groundtruth_source: str = "ground truth",
     detections_source: str = "detections",
+    strict_boxes: bool = False,
 ) -> AvaEvaluationResult:
     """Frame-level mAP at IoU 0.5 of ``detection_rows`` against ``groundtruth_rows`` (see module doc).
 
-    Raises ValueError when no label-map class has ground truth after exclusions.
+    Raises :class:`AnnotationFormatError` for rows that cannot be scored (see
+    :func:`collect_keyframe_boxes`; ``strict_boxes`` refuses detections with boxes outside [0, 1] or
+    inverted), an empty ground truth, or one without a label-map class after exclusions.
     """
     excluded_keys = excluded_keys or set()
     class_ids = set(label_map)
     groundtruth_problems = RowProblems(groundtruth_source)
     detection_problems = RowProblems(detections_source)
     groundtruth = collect_keyframe_boxes(groundtruth_rows, class_ids, 0, groundtruth_problems)
-    _check_groundtruth(groundtruth, groundtruth_source)
     detections = collect_keyframe_boxes(
-        detection_rows, class_ids, MAX_DETECTIONS_PER_KEY, detection_problems, expect_scores=True
+        detection_rows, class_ids, MAX_DETECTIONS_PER_KEY, detection_problems, True, strict_boxes
     )
     groundtruth = {key: frame for key, frame in groundtruth.items() if key not in excluded_keys}
     detections = {key: frame for key, frame in detections.items() if key not in excluded_keys}
+    _check_groundtruth_remains(groundtruth, groundtruth_problems)
 
     warnings = _input_warnings(label_map, groundtruth, detections)
     warnings += groundtruth_problems.messages() + detection_problems.messages()
-    num_empty_boxes = sum(
-        int(np.sum((frame.boxes[:, 0] >= frame.boxes[:, 2]) | (frame.boxes[:, 1] >= frame.boxes[:, 3])))
-        for frame in detections.values()
-    )
-    if num_empty_boxes:
-        warnings.append(f"{detections_source}: {num_empty_boxes} detections with x1 >= x2 or y1 >= y2 are ignored")
-
     scores_per_class, true_positives_per_class = _label_detections(groundtruth, detections)
     num_groundtruth_per_id = {action_id: 0 for action_id in label_map}
     for frame in groundtruth.values():
@@ -335,11 +397,6 @@ def evaluate_ava(
         is_true_positive = np.concatenate(true_positives_per_class.get(action_id, [np.zeros(0, dtype=bool)]))
         precision, recall = compute_precision_recall(scores, is_true_positive, num_groundtruth)
         average_precisions[action_id - 1] = voc_average_precision(precision, recall)
-    if np.isnan(average_precisions).all():
-        raise ValueError(
-            f"{groundtruth_source}: no ground-truth box of a label-map class remains after exclusions; "
-            "check that the label map and ground truth belong to the same AVA version and split"
-        )
     for message in warnings:
         logger.warning(message)
     return AvaEvaluationResult(
@@ -381,16 +438,21 @@ def evaluate_ava_files(
     groundtruth_path: str,
     detections_path: str,
     exclusions_path: str | None = None,
+    strict_boxes: bool = False,
 ) -> AvaEvaluationResult:
     """:func:`evaluate_ava` on the official files: label map pbtxt, ground-truth CSV, detections CSV and
-    (optionally) excluded timestamps CSV."""
+    (optionally) excluded timestamps CSV.
+
+    Ground-truth boxes must be normalized (:func:`iter_box_rows`); detection boxes may be anything finite,
+    scored as the official evaluator scores them unless ``strict_boxes``."""
     return evaluate_ava(
         read_label_map(label_map_path),
         iter_box_rows(groundtruth_path),
-        iter_box_rows(detections_path),
+        iter_box_rows(detections_path, check_boxes=False),
         read_exclusions(exclusions_path),
         groundtruth_source=groundtruth_path,
         detections_source=detections_path,
+        strict_boxes=strict_boxes,
     )
 
 

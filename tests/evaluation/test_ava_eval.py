@@ -120,12 +120,77 @@ def test_excluded_keyframes_are_dropped_from_truth_and_detections():
     assert result.num_groundtruth == {"bend/bow": 0, "crouch/kneel": 0, "stand": 1}
 
 
-def test_empty_detection_boxes_are_ignored_with_a_warning():
+def test_inverted_and_empty_detection_boxes_are_ignored_with_one_warning():
     truth = [row("v", 902, BOX_A, 12, 0)]
-    inverted = (0.4, 0.1, 0.1, 0.9)
-    result = evaluate_ava(LABEL_MAP, truth, [row("v", 902, inverted, 12, 0.99), row("v", 902, BOX_A, 12, 0.5)])
-    assert result.per_class_ap["stand"] == 1.0
-    assert any("x1 >= x2" in message for message in result.warnings)
+    inverted, empty = (0.4, 0.1, 0.1, 0.9), (0.1, 0.1, 0.1, 0.9)
+    detections = [row("v", 902, inverted, 12, 0.99, line=1), row("v", 902, empty, 12, 0.98, line=2),
+                  row("v", 902, BOX_A, 12, 0.5, line=3)]
+    result = evaluate_ava(LABEL_MAP, truth, detections)
+    assert result.per_class_ap["stand"] == 1.0  # as false positives they would make it 1/3
+    box_warnings = [m for m in result.warnings if "x1 >= x2" in m]
+    assert box_warnings == [box_warnings[0]] and box_warnings[0].startswith("detections: 2 detections")
+    assert box_warnings[0].endswith(", at detections:1, detections:2")
+
+
+def test_inverted_detections_take_their_place_among_the_fifty_kept_per_keyframe():
+    # The official reader caps a keyframe at 50 rows before the evaluator drops invalid boxes.
+    truth = [row("v", 902, BOX_A, 12, 0)]
+    inverted = [row("v", 902, (0.4, 0.1, 0.1, 0.9), 1, 0.9) for _ in range(50)]
+    result = evaluate_ava(LABEL_MAP, truth, inverted + [row("v", 902, BOX_A, 12, 0.1)])
+    assert result.per_class_ap["stand"] == 0.0
+
+
+def test_detection_boxes_outside_the_unit_square_are_matched_without_clipping():
+    truth = [row("v", 902, (0.0, 0.0, 0.2, 1.0), 12, 0)]
+    # IoU 0.2 / 0.5 = 0.4 as given; clipped to x1 = 0 it would be 1.0.
+    outside = row("v", 902, (-0.3, 0.0, 0.2, 1.0), 12, 0.9, line=4)
+    result = evaluate_ava(LABEL_MAP, truth, [outside])
+    assert result.per_class_ap["stand"] == 0.0
+    assert any("outside [0, 1]" in m and m.endswith("at detections:4") for m in result.warnings)
+    slightly = row("v", 902, (0.0, -0.004, 0.2, 1.004), 12, 0.9)
+    assert evaluate_ava(LABEL_MAP, truth, [slightly]).per_class_ap["stand"] == 1.0
+
+
+def test_strict_boxes_refuse_odd_detection_boxes_naming_the_line():
+    truth = [row("v", 902, BOX_A, 12, 0)]
+    for box in [(0.4, 0.1, 0.1, 0.9), (0.1, 0.1, 0.1, 0.9), (0.1, 0.1, 0.4, 1.001)]:
+        with pytest.raises(AnnotationFormatError, match=r"^d\.csv:7: box .* is not 0 <= x1 < x2 <= 1"):
+            evaluate_ava(LABEL_MAP, truth, [row("v", 902, box, 12, 0.5, line=7)], detections_source="d.csv",
+                         strict_boxes=True)
+    assert evaluate_ava(LABEL_MAP, truth, [row("v", 902, BOX_A, 12, 0.5)], strict_boxes=True).mean_ap == 1.0
+
+
+def test_one_warning_counts_every_odd_box_and_quotes_the_first_lines():
+    truth = [row("v", 902, BOX_A, 12, 0)]
+    odd = [row("v", 902, (0.1, 0.1, 0.4, 1.01), 12, 0.5, line=10 + i) for i in range(5)]
+    warnings = [m for m in evaluate_ava(LABEL_MAP, truth, odd).warnings if "outside [0, 1]" in m]
+    assert warnings == ["detections: 5 detections with a box outside [0, 1] or with x1 >= x2 or y1 >= y2, scored "
+                        "as the official evaluator scores them (inverted and empty boxes ignored, the others "
+                        "matched as given; ava_eval --strict refuses them), first at detections:10, "
+                        "detections:11, detections:12"]
+
+
+def test_scores_outside_the_unit_interval_are_ranked_as_given_with_a_warning():
+    truth = [row("v", 902 + i, BOX_A, 12, 0) for i in range(2)]
+    probabilities = [row("v", 902, BOX_B, 12, 0.9), row("v", 902, BOX_A, 12, 0.7), row("v", 903, BOX_A, 12, 0.2)]
+    logits = [r._replace(last_column=np.log(r.last_column / (1 - r.last_column)), line=i + 1)
+              for i, r in enumerate(probabilities)]
+    expected = evaluate_ava(LABEL_MAP, truth, probabilities)
+    result = evaluate_ava(LABEL_MAP, truth, logits)
+    # Either way: a false positive, then both boxes found: precision 2/3 at full recall.
+    assert result.per_class_ap == expected.per_class_ap == {"stand": pytest.approx(2 / 3)}
+    assert any(m.startswith("detections: 2 scores outside [0, 1]") and m.endswith("at detections:1, detections:3")
+               for m in result.warnings)
+    assert not any("scores outside" in m for m in expected.warnings)
+
+
+def test_action_ids_outside_one_to_eighty_are_skipped_with_a_warning():
+    truth = [row("v", 902, BOX_A, 12, 0)]
+    detections = [row("v", 902, BOX_A, 12, 0.9), row("v", 902, BOX_A, 0, 0.8, line=2), row("v", 902, BOX_A, 2, 0.7)]
+    result = evaluate_ava(LABEL_MAP, truth, detections)
+    assert result.mean_ap == 1.0
+    assert [m for m in result.warnings if "1..80" in m] == [
+        "detections: 1 rows with action ids outside 1..80, skipped (ids are 1-based), at detections:2"]
 
 
 def test_warns_about_an_eighty_class_label_map():
@@ -149,17 +214,27 @@ def test_warns_about_duplicates_and_coordinates_outside_the_unit_square():
     detections = [row("v", 902, (0.1, 0.1, 1.5, 0.9), 12, 0.5, line=7)]
     warnings = evaluate_ava(LABEL_MAP, truth, detections).warnings
     assert any("ground truth: 1 duplicate rows" in m for m in warnings)
-    assert any("outside [0, 1]" in m and "lines 7" in m for m in warnings)
+    assert any("outside [0, 1]" in m and m.endswith("at detections:7") for m in warnings)
+    truth_outside = [row("v", 902, (0.0, 0.0, 1.004, 0.9), 12, 0, line=3)]
+    assert any(m.startswith("ground truth: 1 rows with coordinates outside [0, 1]") and m.endswith("at ground truth:3")
+               for m in evaluate_ava(LABEL_MAP, truth_outside, []).warnings)
 
 
-def test_inverted_groundtruth_box_is_an_error():
-    with pytest.raises(AnnotationFormatError, match="x2 < x1"):
-        evaluate_ava(LABEL_MAP, [row("v", 902, (0.5, 0.1, 0.2, 0.9), 12, 0)], [])
+def test_inverted_groundtruth_box_is_an_error_naming_the_line():
+    with pytest.raises(AnnotationFormatError, match=r"^g\.csv:4: ground-truth box .* x2 < x1"):
+        evaluate_ava(LABEL_MAP, [row("v", 902, (0.5, 0.1, 0.2, 0.9), 12, 0, line=4)], [], groundtruth_source="g.csv")
 
 
 def test_no_groundtruth_for_any_class_is_an_error():
-    with pytest.raises(ValueError, match="no ground-truth box"):
+    with pytest.raises(AnnotationFormatError, match="no ground-truth box of a label-map class"):
         evaluate_ava(LABEL_MAP, [row("v", 902, BOX_A, 2, 0)], [])
+    with pytest.raises(AnnotationFormatError, match="no ground-truth box of a label-map class"):
+        evaluate_ava(LABEL_MAP, [row("v", 902, BOX_A, 12, 0)], [], excluded_keys={"v,0902"})
+
+
+def test_empty_groundtruth_is_an_error():
+    with pytest.raises(AnnotationFormatError, match=r"^g\.csv: no ground-truth rows \(empty file\)"):
+        evaluate_ava(LABEL_MAP, [], [row("v", 902, BOX_A, 12, 0.5)], groundtruth_source="g.csv")
 
 
 def test_detection_csv_round_trip_and_file_evaluation(tmp_path):
@@ -183,10 +258,10 @@ def test_detection_csv_round_trip_and_file_evaluation(tmp_path):
     assert result.mean_ap == 0.75
 
 
-def test_warns_when_detections_have_no_scores():
+def test_a_detection_without_score_is_an_error_naming_the_line():
     truth = [row("v", 902, BOX_A, 12, 0)]
-    warnings = evaluate_ava(LABEL_MAP, truth, [row("v", 902, BOX_B, 12, None, line=3)]).warnings
-    assert any("without a score column" in m and "lines 3" in m for m in warnings)
+    with pytest.raises(AnnotationFormatError, match=r"^d\.csv:3: no score; detection rows are"):
+        evaluate_ava(LABEL_MAP, truth, [row("v", 902, BOX_B, 12, None, line=3)], detections_source="d.csv")
 
 
 def test_a_tie_at_the_fifty_detection_cap_keeps_the_earlier_rows():
