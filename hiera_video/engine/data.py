@@ -153,6 +153,17 @@ def build_test_loader(cfg: CfgNode, ctx: DistributedContext, split: str) -> Data
     )
 
 
+def cap_loader_workers(cfg: CfgNode) -> None:
+    """Lower DATA_LOADER.NUM_WORKERS to the cores this process may use (the machine's usable cores shared
+    by the processes torchrun started on it), with a log line; more workers than cores only add waiting."""
+    processes_here = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    cores = max(1, len(os.sched_getaffinity(0)) // processes_here)
+    if cfg.DATA_LOADER.NUM_WORKERS > cores:
+        get_logger().info("DATA_LOADER.NUM_WORKERS %d lowered to %d: this process has %d CPU core(s).",
+                          cfg.DATA_LOADER.NUM_WORKERS, cores, cores)
+        cfg.DATA_LOADER.NUM_WORKERS = cores
+
+
 def leave_cores_to_loader_workers(cfg: CfgNode, device: torch.device) -> None:
     """On CPU, give the model ``torch.get_num_threads() - DATA_LOADER.NUM_WORKERS`` intra-op threads (at
     least one), so that it does not fight the loader workers that decode beside it. GPU runs, and thread
@@ -173,10 +184,6 @@ def leave_cores_to_loader_workers(cfg: CfgNode, device: torch.device) -> None:
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (all devices)."""
-    import random
-
-    import numpy as np
-
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

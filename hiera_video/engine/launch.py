@@ -9,9 +9,10 @@ from typing import Any, Optional
 import torch
 from fvcore.common.config import CfgNode
 
-from .data import leave_cores_to_loader_workers, seed_everything
+from .data import cap_loader_workers, leave_cores_to_loader_workers, seed_everything
 from .distributed import DistributedContext, barrier, cleanup_distributed, setup_distributed
 from .logging import get_logger, setup_logging
+from .preemption import PreemptionGuard, stop_if_preempted
 from .tasks import Evaluation, get_task
 from .tester import choose_test_checkpoint, test, test_results_dir
 from .trainer import TrainResult, train
@@ -60,8 +61,16 @@ def reuse_final_validation(cfg: CfgNode, ctx: DistributedContext, training: Opti
 def run(cfg: CfgNode) -> JobResult:
     """Run TRAIN.ENABLE training then TEST.ENABLE testing of ``cfg.TASK``.
 
-    Works in one process (CPU with NUM_GPUS 0, one GPU with NUM_GPUS 1) and under torchrun.
+    Works in one process (CPU with NUM_GPUS 0, one GPU with NUM_GPUS 1) and under torchrun. SIGTERM is
+    handled from the start: one received before a stage begins raises
+    :class:`~hiera_video.engine.preemption.PreemptedBeforeStage` (see :mod:`preemption`).
     """
+    with PreemptionGuard(action="stopping at the next point where the job can stop cleanly") as preemption:
+        return _run_stages(cfg, preemption)
+
+
+def _run_stages(cfg: CfgNode, preemption: PreemptionGuard) -> JobResult:
+    """The job of :func:`run` under its SIGTERM guard: join the process group, then train and test."""
     ctx = setup_distributed(cfg.NUM_GPUS, cfg.DIST_BACKEND)
     caller_threads = torch.get_num_threads()
     try:
@@ -72,16 +81,24 @@ def run(cfg: CfgNode) -> JobResult:
         logger.info("Running on %s, %d process(es); config saved to %s/config.yaml",
                     ctx.device, ctx.world_size, cfg.OUTPUT_DIR)
         seed_everything(cfg.RNG_SEED + ctx.rank)
+        cap_loader_workers(cfg)
         leave_cores_to_loader_workers(cfg, ctx.device)
         result = JobResult(cfg.TASK)
         if cfg.TRAIN.ENABLE:
+            stop_if_preempted(preemption, "training")
             result.training = train(cfg, ctx)
         if cfg.TEST.ENABLE:
             if get_task(cfg).has_test_stage:
-                result.test = reuse_final_validation(cfg, ctx, result.training) or test(cfg, ctx)
+                result.test = reuse_final_validation(cfg, ctx, result.training) or _test(cfg, ctx, preemption)
             else:
                 logger.info("TASK %s has no test stage; TEST.ENABLE is ignored.", cfg.TASK)
         return result
     finally:
         torch.set_num_threads(caller_threads)
         cleanup_distributed()
+
+
+def _test(cfg: CfgNode, ctx: DistributedContext, preemption: PreemptionGuard) -> Evaluation:
+    """The test stage, unless SIGTERM came before it (during training's last validation, say)."""
+    stop_if_preempted(preemption, "testing")
+    return test(cfg, ctx)

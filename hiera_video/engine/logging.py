@@ -49,6 +49,18 @@ def progress(iterable: Iterable, is_main: bool, **kwargs: Any) -> tqdm:
     return tqdm(iterable, disable=not (is_main and sys.stderr.isatty()), dynamic_ncols=True, **kwargs)
 
 
+def _hint_tensorboard_once(output_dir: str) -> None:
+    """Say how to get TensorBoard events, once per OUTPUT_DIR (not again when a job resumes there)."""
+    marker = Path(output_dir) / ".tensorboard_hint_shown"
+    if marker.exists():
+        return
+    get_logger().info('TensorBoard events are off: pip install tensorboard (or pip install -e ".[tensorboard]" '
+                      "in a checkout) to get them; the JSON-lines stats in %s have the same numbers.",
+                      Path(output_dir) / STATS_FILE)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+
+
 class StatsWriter:
     """Appends JSON-lines records to ``OUTPUT_DIR/stats.jsonl`` and, when installed, TensorBoard events."""
 
@@ -62,7 +74,7 @@ class StatsWriter:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
-            get_logger().info("TensorBoard events are off: pip install hiera-video[tensorboard] to get them.")
+            _hint_tensorboard_once(output_dir)
             return None
         return SummaryWriter(log_dir=str(Path(output_dir) / "tensorboard"))
 

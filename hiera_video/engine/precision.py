@@ -19,3 +19,8 @@ def autocast_context(precision: str, device: torch.device) -> contextlib.Abstrac
 def build_grad_scaler(precision: str, device: torch.device) -> Optional[torch.amp.GradScaler]:
     """A gradient scaler for fp16 (CUDA); None otherwise (bf16 and float32 need none)."""
     return torch.amp.GradScaler(device.type) if precision == "fp16" else None
+
+
+def precision_name(precision: str) -> str:
+    """How TRAIN.MIXED_PRECISION runs, for the log: "float32", "bf16 autocast" or "fp16 autocast"."""
+    return f"{precision} autocast" if precision else "float32"

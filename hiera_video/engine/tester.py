@@ -13,7 +13,8 @@ from .checkpoint import find_latest_checkpoint
 from .distributed import DistributedContext
 from .logging import get_logger
 from .preemption import PreemptionGuard
-from .tasks import Evaluation, get_task
+from .precision import precision_name
+from .tasks import Evaluation, describe_model, get_task
 
 
 def test_results_dir(cfg: CfgNode) -> str:
@@ -50,6 +51,7 @@ def test(cfg: CfgNode, ctx: DistributedContext) -> Evaluation:
     else:
         load_checkpoint(model, checkpoint)
         logger.info("Testing %s", checkpoint)
+    logger.info("Model %s, %s", describe_model(cfg, model), precision_name(cfg.TRAIN.MIXED_PRECISION))
     with PreemptionGuard(action="stopping after the current batch to keep the results so far") as preemption:
         return task.evaluate(model.to(ctx.device), ctx, cfg.TEST.SPLIT, test_results_dir(cfg), checkpoint,
                              preemption=preemption)

@@ -27,11 +27,11 @@ from .distributed import DistributedContext, all_gather_objects, all_reduce_mean
 from .logging import StatsWriter, get_logger, progress
 from .meters import AverageMeter
 from .optim import WarmupCosineSchedule, build_optimizer
-from .precision import autocast_context, build_grad_scaler
+from .precision import autocast_context, build_grad_scaler, precision_name
 from .preemption import (
     JobPreempted, PreemptionGuard, capture_rng_state, compatible_resume_state, restore_rng_state, resume_position,
 )
-from .tasks import Evaluation, Task, get_task
+from .tasks import Evaluation, Task, describe_model, get_task
 
 
 @dataclass
@@ -142,14 +142,14 @@ def train_one_epoch(
             stat_meters.setdefault(name, AverageMeter()).update(value, batch_clips)
         failures.update(step.replaced)
         clips_per_s = clips_seen / (time.perf_counter() - start)
-        bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}", clips_s=f"{clips_per_s:.1f}")
+        bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}", clips_s=f"{clips_per_s:.3g}")
         if (it + 1) % cfg.LOG_PERIOD == 0 or it + 1 == num_iters:
             record = {"mode": "train_iter", "epoch": epoch + 1, "iter": it + 1, "loss": loss_value, "lr": lr,
                       "clips_per_s": clips_per_s, **step_stats}
             stats.write(record, step=epoch * num_iters + it + 1)
             if bar.disable:
                 eta = (num_iters - it - 1) * (time.perf_counter() - start) / (it + 1)
-                get_logger().info("epoch %d iter %d/%d loss %.4f lr %.3e %.1f clips/s eta %.0fs",
+                get_logger().info("epoch %d iter %d/%d loss %.4f lr %.3e %.3g clips/s eta %.0fs",
                                   epoch + 1, it + 1, num_iters, loss_value, lr, clips_per_s, eta)
         if steps_now and it + 1 < num_iters and preemption is not None and preemption.should_stop():
             raise JobPreempted(epoch, it + 1)
@@ -226,9 +226,12 @@ def train(cfg: CfgNode, ctx: DistributedContext) -> TrainResult:
     if start_epoch >= cfg.SOLVER.MAX_EPOCH:
         logger.info("Training is done: %s is of the last epoch (%d).", latest, cfg.SOLVER.MAX_EPOCH)
     else:
-        logger.info("Training %s (%s) for epochs %d..%d on %d process(es), %d iterations per epoch",
-                    cfg.MODEL.MODEL_NAME, cfg.TASK, start_epoch + 1, cfg.SOLVER.MAX_EPOCH, ctx.world_size,
-                    len(loader))
+        logger.info("Training %s (%s, %s) for epochs %d..%d on %d process(es), %d iterations per epoch",
+                    describe_model(cfg, unwrap_model(model)), cfg.TASK, precision_name(cfg.TRAIN.MIXED_PRECISION),
+                    start_epoch + 1, cfg.SOLVER.MAX_EPOCH, ctx.world_size, len(loader))
+        if cfg.SOLVER.WARMUP_EPOCHS >= cfg.SOLVER.MAX_EPOCH:
+            logger.warning("SOLVER.WARMUP_EPOCHS %g >= SOLVER.MAX_EPOCH %d: the lr never leaves its warmup.",
+                           cfg.SOLVER.WARMUP_EPOCHS, cfg.SOLVER.MAX_EPOCH)
     result = TrainResult(latest, start_epoch)
     try:
         with PreemptionGuard() as preemption:

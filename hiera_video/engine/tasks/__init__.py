@@ -6,12 +6,13 @@
 """
 from .ava import AvaDetectionTask
 from .base import (
-    Evaluation, StepOutput, Task, get_task, hiera_overrides, model_input_size, register_task, task_class, task_names,
+    Evaluation, StepOutput, Task, describe_model, get_task, hiera_overrides, model_input_size, register_task,
+    task_class, task_names,
 )
 from .classification import ClassificationTask
 from .mae import MaskedAutoencoderTask
 
 __all__ = [
     "AvaDetectionTask", "ClassificationTask", "Evaluation", "MaskedAutoencoderTask", "StepOutput", "Task",
-    "get_task", "hiera_overrides", "model_input_size", "register_task", "task_class", "task_names",
+    "describe_model", "get_task", "hiera_overrides", "model_input_size", "register_task", "task_class", "task_names",
 ]

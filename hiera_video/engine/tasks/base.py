@@ -104,6 +104,14 @@ def hiera_overrides(cfg: CfgNode) -> dict[str, Any]:
     return overrides
 
 
+def describe_model(cfg: CfgNode, model: torch.nn.Module) -> str:
+    """``MODEL.MODEL_NAME`` with the HIERA.* overrides that change it and its parameter count, for the log
+    (``hiera_base_16x224 with embed_dim=16, stages=(1, 1, 1, 1): 0.31M parameters``)."""
+    overrides = ", ".join(f"{name}={value}" for name, value in hiera_overrides(cfg).items())
+    count = sum(p.numel() for p in model.parameters())
+    return f"{cfg.MODEL.MODEL_NAME}{' with ' + overrides if overrides else ''}: {count / 1e6:.2f}M parameters"
+
+
 def model_input_size(cfg: CfgNode) -> tuple[int, int, int]:
     """(T, H, W) of the model input: DATA.NUM_FRAMES frames of DATA.TRAIN_CROP_SIZE squares."""
     return (cfg.DATA.NUM_FRAMES, cfg.DATA.TRAIN_CROP_SIZE, cfg.DATA.TRAIN_CROP_SIZE)
