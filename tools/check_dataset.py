@@ -15,8 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from hiera_video.config import ConfigError, load_config  # noqa: E402
+from hiera_video.config import load_config  # noqa: E402
 from hiera_video.datasets.probe import check_dataset  # noqa: E402
+from hiera_video.utils.errors import run_cli  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -33,10 +34,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     """Probe the requested splits; print one summary line per split; 1 when any video is bad."""
     args = parse_args(argv)
-    try:
-        cfg = load_config(args.cfg_file, args.opts)
-    except ConfigError as error:
-        sys.exit(f"Config error: {error}")
+    cfg = load_config(args.cfg_file, args.opts)
     output = args.output or os.path.join(cfg.OUTPUT_DIR, "check_dataset")
     any_bad = False
     for split in args.split:
@@ -48,4 +46,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -10,6 +10,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from hiera_video.utils.motion_dataset import CLASS_NAMES, make_motion_dataset  # noqa: E402
+from hiera_video.utils.errors import run_cli  # noqa: E402
 
 
 def main() -> None:
@@ -27,4 +28,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

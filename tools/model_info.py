@@ -11,6 +11,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from hiera_video.models import list_models  # noqa: E402
 from hiera_video.models.complexity import model_complexity  # noqa: E402
+from hiera_video.utils.errors import run_cli  # noqa: E402
 
 
 def main(argv=None) -> None:
@@ -30,4 +31,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

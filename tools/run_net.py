@@ -33,9 +33,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from hiera_video.config import ConfigError, load_config, parse_args  # noqa: E402
+from hiera_video.config import load_config, parse_args  # noqa: E402
 from hiera_video.engine import run  # noqa: E402
 from hiera_video.engine.preemption import JobPreempted  # noqa: E402
+from hiera_video.utils.errors import run_cli  # noqa: E402
 
 
 def main() -> None:
@@ -48,14 +49,12 @@ def main() -> None:
             result = run_demo(args.opts)
         else:
             result = run(load_config(args.cfg_file, args.opts))
-    except ConfigError as error:
-        sys.exit(f"error: config: {error}")
     except JobPreempted as stop:
         print(f"Job {stop}; its progress is saved: run the same command to resume.", file=sys.stderr)
         sys.exit(0)
     if os.environ.get("RANK", "0") == "0":
-        print(json.dumps(result.summary(), indent=2))
+        print(json.dumps(result.summary(), indent=2, allow_nan=False))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

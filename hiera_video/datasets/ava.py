@@ -46,6 +46,7 @@ from hiera_video.datasets.decoding import FrameListReader, VideoDecodeError, Vid
 from hiera_video.datasets.list_files import read_frame_list
 from hiera_video.datasets.transforms import normalize, resize_short_side, to_tchw
 from hiera_video.evaluation.ava_annotations import AVA_NUM_ACTION_IDS, AnnotationFormatError, iter_box_rows
+from hiera_video.utils.errors import MissingInputError
 
 logger = logging.getLogger(__name__)
 
@@ -308,7 +309,7 @@ class AvaDataset(torch.utils.data.Dataset):
         paths = [os.path.join(ava.ANNOTATION_DIR, name) for name in groundtruth + predicted]
         for path in paths:
             if not g_pathmgr.exists(path):
-                raise FileNotFoundError(f"AVA box list {path} not found (AVA.ANNOTATION_DIR + the box list name)")
+                raise MissingInputError(f"AVA box list {path} not found (AVA.ANNOTATION_DIR + the box list name)")
         keyframes = read_keyframe_boxes(paths, [True] * len(groundtruth) + [False] * len(predicted),
                                         ava.DETECTION_SCORE_THRESH)
         available = self.frame_source.video_ids()
@@ -449,7 +450,7 @@ def write_frame_list(frame_dir: str, video_ids: Sequence[str], list_path: str, e
         for number, video_id in enumerate(video_ids):
             names = sorted(name for name in os.listdir(os.path.join(frame_dir, video_id)) if name.endswith(extension))
             if not names:
-                raise FileNotFoundError(f"no {extension} frames in {os.path.join(frame_dir, video_id)}")
+                raise MissingInputError(f"no {extension} frames in {os.path.join(frame_dir, video_id)}")
             for frame_id, name in enumerate(names):
                 handle.write(f'{video_id} {number} {frame_id} {video_id}/{name} ""\n')
             count += len(names)

@@ -31,6 +31,7 @@ from hiera_video.datasets.list_files import VideoEntry
 from hiera_video.datasets.sampling import frames_on_screen, segment_indices, train_clip_indices
 from hiera_video.datasets.test_views import MultiViewPipeline
 from hiera_video.datasets.transforms import TrainTransform
+from hiera_video.utils.errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ logger = logging.getLogger(__name__)
 FALLBACK_EXTENSIONS = (".mp4", ".webm", ".mkv")
 
 
-class TooManyFailedVideos(RuntimeError):
+class TooManyFailedVideos(UserError, RuntimeError):
     """More than ``TRAIN.MAX_FAILED_FRACTION`` of the listed videos could not be decoded."""
 
 

@@ -28,6 +28,7 @@ from hiera_video.datasets.list_files import (
     read_kinetics_annotations,
     read_path_label_list,
 )
+from hiera_video.utils.errors import MissingInputError
 
 _SPLIT_FILES = {"train": ("train.csv",), "val": ("val.csv", "validate.csv"), "test": ("test.csv",)}
 
@@ -40,7 +41,7 @@ def kinetics_list_path(data_dir: str, split: str) -> str:
         path = os.path.join(data_dir, name)
         if os.path.isfile(path):
             return path
-    raise FileNotFoundError(
+    raise MissingInputError(
         f"no {' or '.join(_SPLIT_FILES[split])} in DATA.PATH_TO_DATA_DIR={data_dir!r}; see datasets/README.md"
     )
 

@@ -34,11 +34,13 @@ import os
 from dataclasses import dataclass
 from typing import Optional
 
+from hiera_video.utils.errors import MissingInputError, UserError
+
 KINETICS_NAME_FORMAT = "{youtube_id}_{time_start:06d}_{time_end:06d}.mp4"
 FRAME_LIST_HEADER = ["original_vido_id", "video_id", "frame_id", "path", "labels"]
 
 
-class ListFileError(ValueError):
+class ListFileError(UserError, ValueError):
     """A list or annotation file is malformed; the message is ``file:line: problem. What to do``."""
 
     def __init__(self, path: str, line: Optional[int], problem: str):
@@ -231,7 +233,7 @@ def read_class_names(path: str | os.PathLike) -> list[str]:
     """Class names by index from a text or JSON class-name file (see the module docstring)."""
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"class-name file {path} does not exist (one class name per line, or JSON)")
+        raise MissingInputError(f"class-name file {path} does not exist (one class name per line, or JSON)")
     with open_text_file(path) as handle:
         text = handle.read()
     if path.endswith(".json") or text.lstrip()[:1] in ("[", "{"):

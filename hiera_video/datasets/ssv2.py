@@ -28,6 +28,7 @@ from hiera_video.datasets.list_files import (
     read_frame_list,
     read_ssv2_annotations,
 )
+from hiera_video.utils.errors import MissingInputError
 
 _ANNOTATIONS = {"train": "something-something-v2-train.json", "val": "something-something-v2-validation.json",
                 "test": "something-something-v2-validation.json"}
@@ -36,7 +37,7 @@ LABELS_FILE = "something-something-v2-labels.json"
 
 def _require(path: str) -> str:
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path} not found (DATA.PATH_TO_DATA_DIR); see datasets/ssv2/README.md")
+        raise MissingInputError(f"{path} not found (DATA.PATH_TO_DATA_DIR); see datasets/ssv2/README.md")
     return path
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 from hiera_video.config import load_config
+from hiera_video.utils.errors import MissingInputError
 
 from .checkpoint import find_latest_checkpoint
 from .launch import JobResult, run
@@ -21,7 +22,7 @@ DEFAULT_OUTPUT_DIR = "./demo_output"
 def _demo_config_path(name: str) -> str:
     path = CONFIG_DIR / name
     if not path.is_file():
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"The demo needs {path}: run it from a source checkout (git clone ...; pip install -e .)."
         )
     return str(path)

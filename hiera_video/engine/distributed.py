@@ -13,6 +13,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from hiera_video.utils.errors import EnvironmentMismatchError
+
 
 @dataclass(frozen=True)
 class DistributedContext:
@@ -36,13 +38,14 @@ def setup_distributed(num_gpus: int, backend: str = "") -> DistributedContext:
     ``backend`` "" picks nccl on GPU and gloo on CPU.
     """
     if num_gpus > 0 and not torch.cuda.is_available():
-        raise RuntimeError(f"NUM_GPUS {num_gpus} was asked for, but CUDA is not available; use NUM_GPUS 0 for CPU.")
+        raise EnvironmentMismatchError(f"NUM_GPUS {num_gpus} was asked for, but CUDA is not available; use NUM_GPUS 0 "
+                                       "for CPU.")
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if num_gpus > 0:
         if local_rank >= torch.cuda.device_count():
-            raise RuntimeError(
+            raise EnvironmentMismatchError(
                 f"LOCAL_RANK {local_rank} has no GPU (this machine has {torch.cuda.device_count()}); "
                 "start at most one process per GPU with torchrun --nproc_per_node."
             )

@@ -1,6 +1,7 @@
 """``run(cfg)``: the main job. Joins the process group, then trains and / or tests as the config says."""
 from __future__ import annotations
 
+import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,16 +29,19 @@ class JobResult:
     test: Optional[Evaluation] = None
 
     def summary(self) -> dict[str, Any]:
-        """The job's headline numbers (what ``tools/run_net.py`` prints): the test summary when the job
-        tested, else the last training epoch's."""
+        """The job's headline numbers (what ``tools/run_net.py`` prints as JSON): the test summary when the
+        job tested, else the last training epoch's. A number that is not finite (no video scored) is None."""
         if self.test is not None:
-            return {"task": self.task, "stage": "test", "split": self.test.split, **self.test.summary,
-                    "checkpoint": self.test.checkpoint}
-        if self.training is not None:
+            summary = {"task": self.task, "stage": "test", "split": self.test.split, **self.test.summary,
+                       "checkpoint": self.test.checkpoint}
+        elif self.training is not None:
             checkpoint = self.training.checkpoint
-            return {"task": self.task, "stage": "train", "epochs": self.training.epochs_done,
-                    **self.training.last_epoch, "checkpoint": str(checkpoint) if checkpoint else None}
-        return {"task": self.task, "stage": "none"}
+            summary = {"task": self.task, "stage": "train", "epochs": self.training.epochs_done,
+                       **self.training.last_epoch, "checkpoint": str(checkpoint) if checkpoint else None}
+        else:
+            summary = {"task": self.task, "stage": "none"}
+        return {key: None if isinstance(value, float) and not math.isfinite(value) else value
+                for key, value in summary.items()}
 
 
 def reuse_final_validation(cfg: CfgNode, ctx: DistributedContext, training: Optional[TrainResult]) -> Optional[Evaluation]:

@@ -15,6 +15,8 @@ from typing import Any, Iterable, Optional
 
 from tqdm import tqdm
 
+from hiera_video.utils.errors import MissingInputError
+
 LOGGER_NAME = "hiera_video"
 STATS_FILE = "stats.jsonl"
 
@@ -101,6 +103,6 @@ def read_stats(output_dir: str) -> list[dict[str, Any]]:
     """All records of ``OUTPUT_DIR/stats.jsonl`` (for plotting and tests)."""
     path = Path(output_dir) / STATS_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"No {STATS_FILE} in {output_dir}: is this the OUTPUT_DIR of a training run?")
+        raise MissingInputError(f"No {STATS_FILE} in {output_dir}: is this the OUTPUT_DIR of a training run?")
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]

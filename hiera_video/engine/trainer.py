@@ -20,6 +20,7 @@ from fvcore.common.config import CfgNode
 from torch.nn.parallel import DistributedDataParallel
 
 from hiera_video.datasets.clip_dataset import FailureTracker
+from hiera_video.utils.errors import UserError
 
 from .checkpoint import find_latest_checkpoint, resume_from_latest_good_checkpoint, save_checkpoint, unwrap_model
 from .data import seed_everything
@@ -32,6 +33,10 @@ from .preemption import (
     JobPreempted, PreemptionGuard, capture_rng_state, compatible_resume_state, restore_rng_state, resume_position,
 )
 from .tasks import Evaluation, Task, describe_model, get_task
+
+
+class NonFiniteLossError(UserError, FloatingPointError):
+    """The training loss became NaN or infinite (the recipe diverged: lr, warmup, clipping)."""
 
 
 @dataclass
@@ -120,7 +125,7 @@ def train_one_epoch(
             (scaler.scale(scaled) if scaler is not None else scaled).backward()
         loss_value, step_stats = read_scalars(step.loss, step.stats)
         if not math.isfinite(loss_value):
-            raise FloatingPointError(
+            raise NonFiniteLossError(
                 f"Loss is {loss_value} at epoch {epoch + 1}, iteration {it + 1}: lower SOLVER.BASE_LR, "
                 "raise SOLVER.WARMUP_EPOCHS or set SOLVER.CLIP_GRAD_L2NORM."
             )

@@ -22,6 +22,8 @@ from typing import Iterator, NamedTuple
 
 from iopath.common.file_io import g_pathmgr
 
+from hiera_video.utils.errors import UserError
+
 # The 60 action ids of ava_action_list_v2.2_for_activitynet_2019.pbtxt, the classes AVA v2.2 is scored on.
 AVA_EVALUATED_ACTION_IDS = (
     1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17, 20, 22, 24, 26, 27, 28, 29, 30, 34, 36, 37, 38, 41,
@@ -32,7 +34,7 @@ AVA_EVALUATED_ACTION_IDS = (
 AVA_NUM_ACTION_IDS = 80
 
 
-class AnnotationFormatError(ValueError):
+class AnnotationFormatError(UserError, ValueError):
     """An annotation file cannot be read or used; the message names the file, the line where there is one,
     and the fix."""
 

@@ -11,7 +11,7 @@ def _import_pyplot():
         import matplotlib
     except ImportError:
         raise ImportError(
-            "the per-class AP chart needs matplotlib: pip install matplotlib (or pip install -e ".[plot]" in a checkout)"
+            "the per-class AP chart needs matplotlib: pip install matplotlib (or pip install -e '.[plot]' in a checkout)"
         ) from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
