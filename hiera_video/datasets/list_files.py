@@ -183,8 +183,11 @@ def read_kinetics_annotations(list_path: str) -> list[dict]:
                 raise ListFileError(list_path, line, f"expected {len(reader.fieldnames)} columns")
             try:
                 start, end = int(float(row["time_start"])), int(float(row["time_end"]))
-            except ValueError:
-                raise ListFileError(list_path, line, "time_start / time_end are not numbers") from None
+            except (ValueError, OverflowError):  # int(float("inf")) overflows
+                raise ListFileError(list_path, line, f"time_start / time_end must be finite numbers of seconds, got "
+                                    f"{row['time_start']!r} / {row['time_end']!r}") from None
+            if not 0 <= start <= end:
+                raise ListFileError(list_path, line, f"time_start {start} / time_end {end}: need 0 <= start <= end")
             if not row["label"]:
                 raise ListFileError(list_path, line, "empty label (unlabelled test split?); use a labelled list")
             rows.append(dict(row, time_start=start, time_end=end, line=line))

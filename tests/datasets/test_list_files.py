@@ -86,6 +86,10 @@ def test_kinetics_csv_errors_name_the_line(tmp_path):
     bad_time = write(tmp_path / "b.csv", "label,youtube_id,time_start,time_end\nx,y,one,2\n")
     with pytest.raises(ListFileError, match="b.csv:2: time_start"):
         read_kinetics_annotations(bad_time)
+    for name, times in (("inf", "inf,10"), ("nan", "0,nan"), ("backwards", "20,10"), ("negative", "-5,5")):
+        bad = write(tmp_path / f"{name}.csv", f"label,youtube_id,time_start,time_end\nx,y,1,11\nx,z,{times}\n")
+        with pytest.raises(ListFileError, match=f"{name}.csv:3: time_start"):
+            read_kinetics_annotations(bad)
     rows = read_kinetics_annotations(write(tmp_path / "c.csv", "label,youtube_id,time_start,time_end\nnew,y,1,2\n"))
     with pytest.raises(ListFileError, match="c.csv:2: class 'new' is not among the training classes"):
         kinetics_entries(rows, ["old"], str(tmp_path / "c.csv"), "", "{youtube_id}.mp4")
