@@ -22,6 +22,7 @@ from typing import Optional
 
 from hiera_video.datasets.clip_dataset import VideoClipDataset
 from hiera_video.datasets.list_files import (
+    ListFileError,
     dataset_class_names,
     is_kinetics_annotation_csv,
     kinetics_entries,
@@ -56,6 +57,10 @@ class KineticsDataset(VideoClipDataset):
             train_csv = os.path.join(data.PATH_TO_DATA_DIR, "train.csv")
             class_source = train_csv if os.path.isfile(train_csv) else list_path
             class_names = sorted({row["label"] for row in read_kinetics_annotations(class_source)})
+            if len(class_names) != cfg.MODEL.NUM_CLASSES:
+                raise ListFileError(class_source, None, f"{len(class_names)} classes, but MODEL.NUM_CLASSES is "
+                                    f"{cfg.MODEL.NUM_CLASSES}: use the list of the whole dataset, or set "
+                                    f"MODEL.NUM_CLASSES {len(class_names)}")
             rows = read_kinetics_annotations(list_path)
             entries = kinetics_entries(rows, class_names, list_path, data.PATH_PREFIX, data.VIDEO_NAME_FORMAT)
         else:

@@ -108,6 +108,9 @@ def test_official_kinetics_csv_names_classes_and_finds_webm_downloads(small_cfg,
     shutil.copy(videos["vp9.webm"], tmp_path / "bbb_000000_000010.webm")  # listed as .mp4, saved as .webm
     shutil.copy(videos["short.mp4"], tmp_path / "ccc_000005_000015.mp4")
     small_cfg.DATA.PATH_TO_DATA_DIR = small_cfg.DATA.PATH_PREFIX = str(tmp_path)
+    with pytest.raises(ListFileError, match="train.csv: 2 classes, but MODEL.NUM_CLASSES is 3"):
+        build_dataset(small_cfg, "train")  # a 3-way head would be trained on 2 classes
+    small_cfg.MODEL.NUM_CLASSES = 2
     train = build_dataset(small_cfg, "train")
     assert train.class_names == ["abseiling", "zumba"] and train.num_classes == 2
     assert [train[i]["label"] for i in range(2)] == [1, 0]
