@@ -32,6 +32,12 @@ children with ``multiprocessing``) and kills it when a request exceeds the timeo
 with ``VideoDecodeError(path, "timed out ...")`` and the next video starts a fresh helper. The helper
 imports NumPy and PyAV only (about 25 MB of private memory, not torch's 300 MB); frames come back as
 arrays through a pipe.
+
+A helper ended by a termination signal (SIGTERM, SIGINT, SIGHUP) was not ended by its video: clusters
+preempt a job by signalling its whole process group (or every process of it), helpers included, while the
+job itself finishes its step. The request then goes to a fresh helper once more (the video reopened), and
+a helper that a termination signal ends during its start-up is started once more, so a preemption never
+counts a good video as failed. A helper that crashes or is killed (SIGSEGV, SIGKILL, ...) fails its video.
 """
 from __future__ import annotations
 
@@ -39,6 +45,7 @@ import atexit
 import os
 import pickle
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -522,6 +529,15 @@ def _receive(stream):
     return pickle.loads(_receive_exact(stream, size))
 
 
+# Signals by which someone stops a process (a scheduler preempting the job, Ctrl-C, a closed terminal):
+# a helper they end was not ended by what it decoded.
+TERMINATION_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+class HelperTerminated(VideoDecodeError):
+    """The decode helper was ended by a termination signal while it served ``path``: not the video's fault."""
+
+
 class DecodeServer:
     """A helper subprocess that opens videos and decodes frames on request (see the module docstring).
 
@@ -534,6 +550,15 @@ class DecodeServer:
     _instances: dict = {}  # (process id, thread id) -> DecodeServer
 
     def __init__(self):
+        started = self._start()
+        if not started and self.termination_signal() is not None:
+            started = self._start()  # the signal was for the job, and it came before this helper existed
+        if not started:
+            raise RuntimeError(f"the decode helper process was not ready within {self.START_TIMEOUT:g} s "
+                               f"(exit status {self._process.returncode})")
+
+    def _start(self) -> bool:
+        """Start the helper process and wait for its "ready"; False (and the process stopped) without it."""
         env = dict(os.environ, OMP_NUM_THREADS="1")
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH", "")]))
@@ -546,9 +571,13 @@ class DecodeServer:
         self._output_fd = self._process.stdout.fileno()
         # Start-up (importing NumPy and PyAV) is not a video's fault: it gets its own, generous limit.
         ready, _, _ = select.select([self._output_fd], [], [], self.START_TIMEOUT)
-        if not ready or _receive(self._process.stdout) != ("ready", None):
-            self.stop()
-            raise RuntimeError(f"the decode helper process did not start within {self.START_TIMEOUT} s")
+        try:
+            if ready and _receive(self._process.stdout) == ("ready", None):
+                return True
+        except EOFError:  # it exited during start-up
+            pass
+        self.stop()
+        return False
 
     @classmethod
     def for_current_thread(cls) -> "DecodeServer":
@@ -565,8 +594,17 @@ class DecodeServer:
         """Whether the helper process is still running."""
         return self._process.poll() is None
 
+    def termination_signal(self) -> Optional[signal.Signals]:
+        """The termination signal (:data:`TERMINATION_SIGNALS`) that ended the helper; None while it runs or
+        when it ended otherwise."""
+        status = self._process.poll()
+        if status is None or -status not in TERMINATION_SIGNALS:
+            return None
+        return signal.Signals(-status)
+
     def request(self, message, timeout: float, path: str):
-        """Send ``message`` and wait at most ``timeout`` seconds for the answer."""
+        """Send ``message`` and wait at most ``timeout`` seconds for the answer. A helper that a termination
+        signal ended raises :class:`HelperTerminated`."""
         try:
             _send(self._process.stdin, message)
             ready, _, _ = select.select([self._output_fd], [], [], timeout)
@@ -575,7 +613,10 @@ class DecodeServer:
                 raise VideoDecodeError(path, f"timed out after {timeout:g} s (DATA.DECODE_TIMEOUT); decoder killed")
             status, value = _receive(self._process.stdout)
         except (BrokenPipeError, EOFError, OSError) as error:
-            self.stop()
+            self.stop()  # it closed its pipes: it has ended (its exit status is that of its first fatal signal)
+            terminated_by = self.termination_signal()
+            if terminated_by is not None:
+                raise HelperTerminated(path, f"decode helper process ended by {terminated_by.name}") from None
             raise VideoDecodeError(path, f"decode helper process died ({error})") from None
         if status == "error":
             raise value
@@ -598,10 +639,22 @@ class WatchdogReader(VideoReader):
 
     def __init__(self, path: str, backend: str, timeout: float, threads: int = 0):
         self.path, self.timeout = path, float(timeout)
+        self._open_request = ("open", path, backend, threads)
         self._server = DecodeServer.for_current_thread()
-        meta = self._server.request(("open", path, backend, threads), self.timeout, path)
+        meta = self._request(self._open_request)
         for key, value in meta.items():
             setattr(self, key, value)
+
+    def _request(self, message):
+        """Ask this thread's helper; when a termination signal ended it (the job is being stopped, the
+        video did nothing), ask a fresh helper once more, reopening the video there first."""
+        try:
+            return self._server.request(message, self.timeout, self.path)
+        except HelperTerminated:
+            self._server = DecodeServer.for_current_thread()
+            if message[0] != "open":
+                self._server.request(self._open_request, self.timeout, self.path)
+            return self._server.request(message, self.timeout, self.path)
 
     @property
     def duration(self) -> float:
@@ -613,7 +666,7 @@ class WatchdogReader(VideoReader):
         self._duration = value
 
     def _read_frames(self, sorted_unique_indices: list[int], short_side: Optional[int]) -> np.ndarray:
-        return self._server.request(("frames", sorted_unique_indices, short_side), self.timeout, self.path)
+        return self._request(("frames", sorted_unique_indices, short_side))
 
     def close(self) -> None:
         """Close the file in the helper (a dead helper has nothing left open)."""

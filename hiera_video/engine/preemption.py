@@ -14,11 +14,20 @@ uninterrupted one (on CPU). The epoch's logged mean loss covers only the iterati
 A mid-epoch checkpoint written by another number of processes or per-process batch restarts its epoch.
 
 SIGTERM at the end of an epoch keeps that epoch (a regular checkpoint) and stops before validation.
+
+Guards nest: :func:`~hiera_video.engine.launch.run` holds one from its start, so SIGTERM during start-up
+(joining the process group, building the model and loaders) is never fatal. One that comes before
+training or testing begins stops the job there (:class:`PreemptedBeforeStage`: nothing written but the
+config and the log). An inner guard (training's, testing's) takes over a SIGTERM its outer guard received
+before it was entered, so one that comes while they build their model or loader stops them at their first
+stop check (after the first optimizer step, or the first test batch); on exit it hands its own back.
+
 Under torchrun, the agent passes SIGTERM on to every worker; the workers agree through an all-reduce, all
 stop after the same step, rank 0 writes the generators of every rank, and each exits 0 (torchrun itself
 then reports the signal it got). DataLoader workers ignore SIGTERM, so a signal sent to the whole process
-group does not kill them mid-batch. Testing (TEST.ENABLE) keeps its finished batches the same way (see
-:mod:`testing_resume`).
+group does not kill them mid-batch; decode helpers that such a signal ends are replaced without failing
+their video (see :mod:`hiera_video.datasets.decoding`). Testing (TEST.ENABLE) keeps its finished batches
+the same way (see :mod:`testing_resume`).
 """
 from __future__ import annotations
 
@@ -44,11 +53,20 @@ class JobPreempted(Exception):
         self.epoch, self.iterations = epoch, iterations
 
 
+class PreemptedBeforeStage(JobPreempted):
+    """The job stopped on SIGTERM before ``stage`` ("training", "testing") began; nothing of it is lost."""
+
+    def __init__(self, stage: str):
+        Exception.__init__(self, f"preempted (SIGTERM) before {stage} began")
+        self.epoch, self.iterations = -1, 0
+
+
 class PreemptionGuard:
     """Context manager: while active, SIGTERM sets ``requested`` instead of killing the process.
 
     Outside the main thread (where Python cannot install signal handlers) it does nothing. The previous
-    handler is restored on exit.
+    handler is restored on exit. Entered inside another guard, it starts with that guard's request and
+    passes its own on to it on exit, so that no SIGTERM is lost between them.
     """
 
     def __init__(self, signum: int = signal.SIGTERM,
@@ -62,12 +80,17 @@ class PreemptionGuard:
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(self.signum, self._on_signal)
             self._installed = True
+            outer = _guard_of(self._previous)
+            self.requested = self.requested or (outer is not None and outer.requested)
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
         if self._installed:
             signal.signal(self.signum, self._previous)
             self._installed = False
+            outer = _guard_of(self._previous)
+            if outer is not None:
+                outer.requested = outer.requested or self.requested
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         self.requested = True
@@ -84,6 +107,19 @@ class PreemptionGuard:
             flag = flag.cuda()
         dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=group)
         return bool(flag.item() > 0)
+
+
+def _guard_of(handler: Any) -> Optional[PreemptionGuard]:
+    """The guard whose signal handler ``handler`` is, if any."""
+    owner = getattr(handler, "__self__", None)
+    return owner if isinstance(owner, PreemptionGuard) else None
+
+
+def stop_if_preempted(preemption: PreemptionGuard, stage: str) -> None:
+    """Raise :class:`PreemptedBeforeStage` when any process got SIGTERM (a collective: every process calls
+    it before ``stage`` begins)."""
+    if preemption.should_stop():
+        raise PreemptedBeforeStage(stage)
 
 
 def ignore_sigterm_in_worker(worker_id: int) -> None:

@@ -8,6 +8,7 @@ import av
 import pytest
 import torch
 
+from hiera_video.datasets import decoding
 from hiera_video.datasets.decoding import (
     DecodeServer,
     VideoDecodeError,
@@ -179,6 +180,36 @@ def test_watchdog_reports_a_crashed_helper_and_starts_a_new_one(videos):
     video.close()
     with open_video(videos["h264.mp4"], timeout=30) as again:
         assert frame_numbers(again.get_frames([1])) == [1]
+
+
+def test_watchdog_asks_a_fresh_helper_when_a_termination_signal_ended_the_old_one(videos):
+    video = open_video(videos["h264.mp4"], timeout=30)
+    helper = DecodeServer.for_current_thread()._process
+    helper.terminate()  # SIGTERM, as a cluster preempting the job sends it to every process
+    helper.wait()
+    assert frame_numbers(video.get_frames([1, 60])) == [1, 60]  # the video reopened on a new helper
+    assert DecodeServer.for_current_thread()._process.pid != helper.pid
+    video.close()
+
+
+def test_a_helper_that_sigterm_ends_during_its_start_up_is_started_again(videos, monkeypatch):
+    started = []
+
+    def popen_and_terminate_the_first(*args, **kwargs):
+        process = real_popen(*args, **kwargs)
+        started.append(process)
+        if len(started) == 1:
+            process.terminate()  # before it could say "ready"
+            process.wait()
+        return process
+
+    real_popen = decoding.subprocess.Popen
+    monkeypatch.setattr(decoding.subprocess, "Popen", popen_and_terminate_the_first)
+    monkeypatch.setattr(DecodeServer, "_instances", {})  # this thread starts a new helper
+    with open_video(videos["h264.mp4"], timeout=30) as video:
+        assert frame_numbers(video.get_frames([1])) == [1]
+    assert len(started) == 2
+    DecodeServer.for_current_thread().stop()
 
 
 def test_watchdog_abandons_a_stalled_decode_and_recovers(videos):

@@ -71,3 +71,12 @@ def uninterrupted(tmp_path_factory) -> dict:
     return final_weights(output_dir)
 
 
+def run_real_data_in_process(output_dir: Path, *opts: str) -> None:
+    """The job of :func:`run_worker` with ``REAL_VIDEOS=1`` (on the dataset ``opts`` name), in this process,
+    on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run(tiny_cfg(output_dir, "TEST.ENABLE", "False", "DATA_LOADER.NUM_WORKERS", "0", *JOB_OPTS, *opts))
+    finally:
+        torch.set_num_threads(threads)

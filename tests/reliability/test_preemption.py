@@ -11,7 +11,8 @@ import pytest
 import torch
 
 import hiera_video.engine.tasks as tasks
-from hiera_video.engine.preemption import JobPreempted
+from hiera_video.engine import launch
+from hiera_video.engine.preemption import JobPreempted, PreemptedBeforeStage, PreemptionGuard
 from hiera_video.models.integrity import add_checksum
 from tests.reliability.conftest import (
     REPO, WORKER, assert_same_weights, checkpoint_names, final_weights, job_log, run_in_process, run_worker,
@@ -103,6 +104,32 @@ def test_sigterm_leaves_no_handler_behind(tmp_path):
     before = signal.getsignal(signal.SIGTERM)
     run_in_process(tmp_path, "SOLVER.MAX_EPOCH", "1")
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_nested_guards_lose_no_sigterm_between_them():
+    with PreemptionGuard() as outer:
+        os.kill(os.getpid(), signal.SIGTERM)
+        with PreemptionGuard() as inner:
+            assert inner.requested  # received before the inner guard was entered
+    with PreemptionGuard() as outer:
+        with PreemptionGuard():
+            os.kill(os.getpid(), signal.SIGTERM)
+        assert outer.requested  # received while the inner guard was active
+
+
+def test_sigterm_before_testing_stops_the_job_before_any_batch(tmp_path, monkeypatch):
+    run_in_process(tmp_path, "SOLVER.MAX_EPOCH", "1")  # the checkpoint to test
+    setup_logging = launch.setup_logging
+
+    def setup_logging_then_sigterm(*args):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return setup_logging(*args)
+
+    monkeypatch.setattr(launch, "setup_logging", setup_logging_then_sigterm)
+    with PreemptionGuard():  # this process survives the signal even if run() did not handle it
+        with pytest.raises(PreemptedBeforeStage, match=r"preempted \(SIGTERM\) before testing began"):
+            run_in_process(tmp_path, "TRAIN.ENABLE", "False", "TEST.ENABLE", "True")
+    assert not (tmp_path / "test").exists()
 
 
 def test_sigterm_to_the_process_group_spares_the_loader_workers_and_run_net_exits_0(tmp_path):

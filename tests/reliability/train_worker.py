@@ -12,12 +12,20 @@ Usage: ``python tests/reliability/train_worker.py OUTPUT_DIR [KEY VALUE ...]``. 
 - ``SIGTERM_PARENT_AT_TEST_BATCH=N``: the same while rank 0 scores its N-th test batch.
 - ``SIGTERM_GROUP_AT_ITEM=N``: a loader worker sends SIGTERM to the whole process group (main process
   and workers, as schedulers do) while loading its N-th video of the first epoch.
+- ``SIGTERM_GROUP_AT_DECODE=N``: just before the N-th frame request of the main process (or of loader
+  worker 0) to its decode helper (DATA.DECODE_TIMEOUT > 0), SIGTERM goes to the whole process group from
+  outside it, as a scheduler sends it; once every process of the group has taken it, the request goes on.
+- ``SIGTERM_GROUP_AT_TEST_BATCH=N``: the same while the main process scores its N-th test batch.
+- ``SIGTERM_GROUP_AT_START_UP=1``: the same while ``run`` sets up logging (before training or testing).
+- ``SIGTERM_GROUP_IN_MODEL_BUILD=1``: the same while the task builds its model.
+- ``REAL_VIDEOS=1``: train on the dataset the options name (e.g. a Kinetics folder) instead of MovingSquares.
 - ``NUM_WORKERS=N``: DataLoader workers (default 0).
 """
 import io
 import os
 import runpy
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,8 +36,9 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 import hiera_video.engine.tasks as tasks  # noqa: E402
+from hiera_video.datasets import decoding  # noqa: E402
 from hiera_video.engine import data as engine_data  # noqa: E402
-from hiera_video.engine import view_scorer  # noqa: E402
+from hiera_video.engine import launch, view_scorer  # noqa: E402
 from tests.engine.fakes import TINY_OPTS, MovingSquares  # noqa: E402
 
 
@@ -117,12 +126,108 @@ class GroupSignallingSquares(MovingSquares):
         return super().__getitem__(index)
 
 
+def proc_status(pid: int) -> dict[str, str]:
+    """The fields of /proc/PID/status ({} for a process that is gone)."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return {}
+    return {key: value.strip() for key, value in (line.split(":", 1) for line in lines if ":" in line)}
+
+
+def has_sigterm_in(status: dict[str, str], *masks: str) -> bool:
+    """Whether SIGTERM is set in any of the named signal masks (SigPnd, ShdPnd, SigIgn) of a status."""
+    return any(int(status.get(mask, "0"), 16) & (1 << (signal.SIGTERM - 1)) for mask in masks)
+
+
+def processes(**field_values: int) -> list[int]:
+    """Processes whose /proc/PID/stat fields (``ppid``, ``pgrp``) have the given values."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "pid (command)": state ppid pgrp ...
+        except (OSError, IndexError):
+            continue
+        values = {"ppid": int(fields[1]), "pgrp": int(fields[2])}
+        if all(values[key] == value for key, value in field_values.items()):
+            found.append(int(stat.parent.name))
+    return found
+
+
+def wait_until(condition, timeout: float = 60) -> None:
+    """Poll ``condition()`` until it holds (or ``timeout`` seconds passed: the test's assertions then tell)."""
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def sigterm_process_group_and_wait() -> None:
+    """Send SIGTERM to this process group from another process (as SLURM or Kubernetes would) and wait until
+    every member took it: died of it, ignored it or ran its handler.
+
+    In a loader worker, first wait until every worker ignores SIGTERM: torch kills a worker that gets it
+    before its ``worker_init_fn`` ran, a start-up window this harness does not aim at."""
+    if torch.utils.data.get_worker_info() is not None:
+        wait_until(lambda: all(has_sigterm_in(proc_status(pid), "SigIgn") for pid in processes(ppid=os.getppid())))
+    group = os.getpgid(0)
+    subprocess.run([sys.executable, "-c", f"import os; os.killpg({group}, {int(signal.SIGTERM)})"],
+                   start_new_session=True, check=True)
+
+    def pending(pid: int) -> bool:
+        status = proc_status(pid)
+        return not status.get("State", "Z").startswith("Z") and has_sigterm_in(status, "SigPnd", "ShdPnd")
+
+    wait_until(lambda: not any(pending(pid) for pid in processes(pgrp=group)))
+    print(f"hook: SIGTERM sent to process group {group}", file=sys.stderr, flush=True)
+
+
+def install_decode_request_hook(signal_at: int) -> None:
+    """Make the main process (or loader worker 0) signal the group before its N-th frame request to the
+    decode helper."""
+    original_request = decoding.DecodeServer.request
+    calls = {"n": 0}
+
+    def hooked_request(self, message, *args):
+        worker = torch.utils.data.get_worker_info()
+        if message[0] == "frames" and (worker is None or worker.id == 0):
+            calls["n"] += 1
+            if calls["n"] == signal_at:
+                sigterm_process_group_and_wait()
+        return original_request(self, message, *args)
+
+    decoding.DecodeServer.request = hooked_request
+
+
+def signal_group_during(owner: object, name: str, at_call: int = 1) -> None:
+    """Make the ``at_call``-th call of ``owner.name`` (a function or method) signal the process group before
+    it does its work."""
+    original = getattr(owner, name)
+    calls = {"n": 0}
+
+    def signalling(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == at_call:
+            sigterm_process_group_and_wait()
+        return original(*args, **kwargs)
+
+    setattr(owner, name, signalling)
+
+
 def main() -> None:
     """Route the engine to MovingSquares, install the requested hooks and run tools/run_net.py."""
     output_dir, *opts = sys.argv[1:]
     group_signal_at = env_int("SIGTERM_GROUP_AT_ITEM")
-    engine_data._build_dataset = lambda cfg, split: (
-        GroupSignallingSquares(16, split, group_signal_at) if group_signal_at else MovingSquares(16, split))
+    if not env_int("REAL_VIDEOS"):
+        engine_data._build_dataset = lambda cfg, split: (
+            GroupSignallingSquares(16, split, group_signal_at) if group_signal_at else MovingSquares(16, split))
+    if env_int("SIGTERM_GROUP_AT_DECODE"):
+        install_decode_request_hook(env_int("SIGTERM_GROUP_AT_DECODE"))
+    if env_int("SIGTERM_GROUP_AT_TEST_BATCH"):
+        signal_group_during(view_scorer.ViewScorer, "add", env_int("SIGTERM_GROUP_AT_TEST_BATCH"))
+    if env_int("SIGTERM_GROUP_AT_START_UP"):
+        signal_group_during(launch, "setup_logging")
+    if env_int("SIGTERM_GROUP_IN_MODEL_BUILD"):
+        signal_group_during(tasks.ClassificationTask, "build_model")
     install_step_hooks(env_int("KILL_AT_STEP"), env_int("SIGTERM_PARENT_AT_STEP"))
     install_test_batch_hook(env_int("SIGTERM_PARENT_AT_TEST_BATCH"))
     if env_int("KILL_IN_CHECKPOINT_WRITE"):
