@@ -24,10 +24,15 @@ def main(argv=None) -> None:
         print("\n".join(list_models()))
         return
     print(f"{'model':<28} {'input':>10} {'params (M)':>11} {'GMACs':>9}")
+    unmeasured = False
     for name in args.names or list_models():
         info = model_complexity(name)
+        unmeasured |= info["gmacs"] is None
         gmacs = "-" if info["gmacs"] is None else f"{info['gmacs']:.1f}"
         print(f"{name:<28} {info['input_size']:>10} {info['params_m']:>11.2f} {gmacs:>9}")
+    if unmeasured:
+        print("-: an MAE model's cost depends on its random mask (the encoder sees only the kept mask units, "
+              "10% at MAE.MASK_RATIO 0.9), which the meta-device count cannot draw.")
 
 
 if __name__ == "__main__":

@@ -28,9 +28,12 @@ def probe_entry(dataset, index: int) -> dict:
     try:
         with dataset.open(entry) as video:
             video.get_frames([0, video.num_frames - 1])
-            return dict(video.metadata(), path=entry.path, label=entry.label)
+            metadata = video.metadata()
     except VideoDecodeError as error:
         return {"path": entry.path, "label": entry.label, "source": entry.source, "error": error.reason}
+    # Frame times summed in floating point: 10.000000000000002 s is 10 s.
+    metadata.update(fps=round(metadata["fps"], 6), duration=round(metadata["duration"], 6))
+    return dict(metadata, path=entry.path, label=entry.label)
 
 
 def probe_dataset(dataset, workers: int = 8, show_progress: bool = True) -> tuple[list[dict], list[dict]]:

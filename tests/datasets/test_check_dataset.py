@@ -45,7 +45,8 @@ def test_check_dataset_writes_manifest_and_bad_list(small_cfg, videos, tmp_path)
     small_cfg.DATA.PATH_PREFIX = os.path.dirname(videos["h264.mp4"])
     summary = check_dataset(small_cfg, "val", str(tmp_path / "out"), workers=2, show_progress=False)
     assert (summary["listed"], summary["good"], summary["bad"]) == (2, 1, 1)
-    assert float(read_csv(summary["manifest"])[0]["duration"]) == pytest.approx(3.0)
+    row = read_csv(summary["manifest"])[0]
+    assert row["duration"] == "3.0" and row["fps"] == "30.0"  # written as people read them
     assert read_csv(summary["bad_list"])[0]["path"].endswith("corrupt.mp4")
 
 
