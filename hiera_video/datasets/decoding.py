@@ -42,6 +42,7 @@ counts a good video as failed. A helper that crashes or is killed (SIGSEGV, SIGK
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import pickle
 import select
@@ -58,6 +59,8 @@ import numpy as np
 
 if TYPE_CHECKING:
     import torch
+
+logger = logging.getLogger(__name__)
 
 BACKENDS = ("pyav", "decord", "torchcodec")
 
@@ -306,11 +309,22 @@ class PyAVReader(VideoReader):
         except av.FFmpegError as error:
             raise VideoDecodeError(self.path, f"decoding failed ({error})") from None
         missing = [i for i in sorted_unique_indices if i not in frames]
-        if missing:
+        if missing and frames and missing[0] > max(frames):
+            self._stand_in_for_missing_tail(missing, frames)
+        elif missing:
             raise VideoDecodeError(
                 self.path, f"frames {missing[:5]} of {self.num_frames} could not be decoded (truncated or corrupt)"
             )
         return np.stack([frames[i] for i in sorted_unique_indices])
+
+    def _stand_in_for_missing_tail(self, missing: list[int], frames: dict[int, np.ndarray]) -> None:
+        """The file ends before its index says (a download cut short): the last decoded frame stands in for
+        the ``missing`` frames after it, in training and testing alike, with a warning naming the file."""
+        last = max(frames)
+        logger.warning("%s: frames %s of the %d its index lists do not decode (the file ends early); frame %d "
+                       "stands in for them.", self.path, missing[:5], self.num_frames, last)
+        for index in missing:
+            frames[index] = frames[last]
 
     def _seek_groups(self, sorted_indices: list[int]) -> list[list[int]]:
         """Split needed frames into runs decoded after one seek: a new run starts past a later keyframe."""
