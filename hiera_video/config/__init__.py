@@ -4,26 +4,37 @@
 :mod:`hiera_video.config.defaults`, overridden by the YAML file (and the files it names in ``_BASE_``,
 relative to itself), then by the ``KEY VALUE`` pairs. Every key is checked against the defaults: an
 unknown key or a value of the wrong type is a :class:`ConfigError` naming the key, where it came from
-(file and line, or the command line) and the closest valid key.
+(file and line, or the command line) and the closest valid key. Every value is then checked against its
+key's declared range (:data:`hiera_video.config.ranges.KEY_RANGES`), and keys that must agree together.
 """
 from __future__ import annotations
 
 import argparse
 import ast
 import difflib
+import functools
 import os
+import reprlib
 import sys
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import yaml
 from fvcore.common.config import CfgNode
 
+from hiera_video.utils.errors import UserError
+
 from .defaults import get_cfg
+from .ranges import KEY_RANGES
 
 __all__ = ["CfgNode", "ConfigError", "get_cfg", "load_config", "parse_args", "validate_config"]
 
 BASE_KEY = "_BASE_"
-MIXED_PRECISION_MODES = ("", "bf16", "fp16")
+# A config has a few hundred YAML nodes; aliases of aliases can expand a short file to millions ("billion
+# laughs"), so a file is refused past this many nodes with its aliases expanded.
+MAX_YAML_NODES = 10_000
+# Values in error messages: long strings and big lists cut short.
+_SHORT = reprlib.Repr()
+_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxlevel = 80, 80, 8, 8, 3
 # Keys of earlier versions (or of PySlowFast) that are gone, with what to do instead.
 REMOVED_KEYS = {
     "NUM_SHARDS": "torchrun sets the number of machines (--nnodes); delete the key.",
@@ -37,7 +48,7 @@ REMOVED_KEYS = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A configuration file or override names an unknown key, has a wrong type or an invalid value."""
 
 
@@ -63,6 +74,11 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
+def _short_repr(value: Any) -> str:
+    """``repr(value)``, cut short for a long string or a big nested list (error messages stay one line)."""
+    return _SHORT.repr(value)
+
+
 def _coerce(full_key: str, value: Any, default: Any, where: str) -> Any:
     """Return ``value`` converted to the type of ``default``, or raise a ConfigError naming the key.
 
@@ -73,7 +89,7 @@ def _coerce(full_key: str, value: Any, default: Any, where: str) -> Any:
     def mismatch() -> ConfigError:
         return ConfigError(
             f"{where}: {full_key} must be {_type_name(default)} like the default {default!r}, "
-            f"got {_type_name(value)} {value!r}."
+            f"got {_type_name(value)} {_short_repr(value)}."
         )
 
     if isinstance(default, bool):
@@ -104,9 +120,13 @@ def _coerce(full_key: str, value: Any, default: Any, where: str) -> Any:
 
 
 def _check_and_convert(
-    overrides: dict, defaults: CfgNode, where: str, line_of: dict[str, int] | None = None, prefix: str = ""
+    overrides: dict, defaults: CfgNode, where: str, origins: dict[str, str], line_of: dict[str, int] | None = None,
+    prefix: str = "",
 ) -> dict:
-    """Validate a nested dict of overrides against ``defaults``; return it with values coerced."""
+    """Validate a nested dict of overrides against ``defaults``; return it with values coerced.
+
+    ``origins`` gets, for each leaf key given, where it was given (``file, line N`` or ``where``).
+    """
     checked = {}
     for name, value in overrides.items():
         full_key = f"{prefix}{name}"
@@ -120,30 +140,91 @@ def _check_and_convert(
         default = defaults[name]
         if isinstance(default, CfgNode):
             if not isinstance(value, dict):
-                raise ConfigError(f"{location}: {full_key} is a group of keys; give a mapping, not {value!r}.")
-            checked[name] = _check_and_convert(value, default, where, line_of, full_key + ".")
+                raise ConfigError(
+                    f"{location}: {full_key} is a group of keys; give a mapping, not {_short_repr(value)}.")
+            checked[name] = _check_and_convert(value, default, where, origins, line_of, full_key + ".")
         else:
             checked[name] = _coerce(full_key, value, default, location)
+            origins[full_key] = location
     return checked
 
 
-def _key_lines(path: str) -> dict[str, int]:
-    """Map each dotted key of a YAML mapping file to its 1-based line number (for error messages)."""
-    with open(path, encoding="utf-8") as f:
-        root = yaml.compose(f)
+def _check_expansion(root: yaml.Node, path: str) -> None:
+    """Refuse a document that has more than MAX_YAML_NODES nodes with its aliases expanded, or an alias
+    inside what it names; linear in the file's size (each anchored node is counted once)."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if id(node) in open_nodes:
+            raise ConfigError(f"{path}, line {node.start_mark.line + 1}: an alias refers to the value that "
+                              "contains it (a recursive alias); a config cannot hold one.")
+        open_nodes.add(id(node))
+        children = node.value if isinstance(node, yaml.CollectionNode) else []
+        if isinstance(node, yaml.MappingNode):
+            children = [part for pair in children for part in pair]
+        total = 1 + sum(size(child) for child in children)
+        open_nodes.discard(id(node))
+        if total > MAX_YAML_NODES:
+            raise ConfigError(f"{path}, line {node.start_mark.line + 1}: this value expands to more than "
+                              f"{MAX_YAML_NODES} YAML nodes through aliases (a config has a few hundred); "
+                              "write the values out instead of nesting aliases.")
+        sizes[id(node)] = total
+        return total
+
+    size(root)
+
+
+def _key_lines(root: yaml.Node, path: str) -> dict[str, int]:
+    """Map each dotted key of a composed YAML mapping to its 1-based line; a key given twice in one
+    mapping is a ConfigError naming both lines (YAML would keep the last value silently)."""
     lines: dict[str, int] = {}
 
     def walk(node: yaml.Node, prefix: str) -> None:
         if not isinstance(node, yaml.MappingNode):
             return
+        first_line: dict[tuple, int] = {}
         for key_node, value_node in node.value:
             full_key = f"{prefix}{key_node.value}"
-            lines[full_key] = key_node.start_mark.line + 1
+            line = key_node.start_mark.line + 1
+            key = (key_node.tag, str(key_node.value))
+            if key in first_line:
+                raise ConfigError(f"{path}, lines {first_line[key]} and {line}: key '{full_key}' is given twice; "
+                                  "YAML would silently keep the last value. Delete one.")
+            first_line[key] = lines[full_key] = line
             walk(value_node, full_key + ".")
 
-    if root is not None:
-        walk(root, "")
+    walk(root, "")
     return lines
+
+
+def _parse_yaml(path: str) -> tuple[Any, dict[str, int]]:
+    """Parse a YAML file once: its content and the line of each dotted key, after refusing alias bombs
+    and duplicate keys. Raises ConfigError naming the file."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            loader = yaml.SafeLoader(f)
+            try:
+                root = loader.get_single_node()
+                if root is None:
+                    return None, {}
+                _check_expansion(root, path)
+                lines = _key_lines(root, path)
+                return loader.construct_document(root), lines
+            finally:
+                loader.dispose()
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{error.object[error.start]:02x}); save the file "
+                          "as UTF-8.") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: the YAML nests too deeply to read; a config is KEY: value pairs in "
+                          "groups.") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot be read ({error.strerror}).") from None
 
 
 def _merge_dicts(src: dict, dst: dict) -> None:
@@ -155,33 +236,42 @@ def _merge_dicts(src: dict, dst: dict) -> None:
             dst[name] = value
 
 
-def _load_yaml_with_base(path: str, defaults: CfgNode, seen: tuple[str, ...] = ()) -> dict:
-    """Read a YAML config, its ``_BASE_`` files first (paths relative to the file), validated per file."""
+def _read_config_file(path: str) -> tuple[dict, dict[str, int]]:
+    """The mapping of a YAML config file and the line of each dotted key; ConfigError naming the file."""
+    content, lines = _parse_yaml(path)
+    if content is None:  # a file cut short while being written reads as empty: never run on defaults silently
+        raise ConfigError(f"{path}: the file is empty (or only comments); a config needs at least one KEY: value "
+                          "(write `{}` to run on the defaults on purpose).")
+    if not isinstance(content, dict):
+        raise ConfigError(f"{path}: a config file must be a mapping of KEY: value, got {type(content).__name__}.")
+    return content, lines
+
+
+def _base_paths(bases: Any, path: str, lines: dict[str, int]) -> list[str]:
+    """The files named by ``_BASE_`` (a path or a list of paths) in ``path``, relative to its folder."""
+    if isinstance(bases, str):
+        bases = [bases]
+    if not isinstance(bases, list) or not all(isinstance(base, str) for base in bases):
+        raise ConfigError(f"{path}, line {lines.get(BASE_KEY)}: {BASE_KEY} must be a config file path or a list "
+                          f"of them (relative to this file), got {_short_repr(bases)}.")
+    folder = os.path.dirname(path)
+    return [base if os.path.isabs(os.path.expanduser(base)) else os.path.join(folder, base) for base in bases]
+
+
+def _load_yaml_with_base(path: str, defaults: CfgNode, origins: dict[str, str], seen: tuple[str, ...] = ()) -> dict:
+    """Read a YAML config, its ``_BASE_`` files first (paths relative to the file), validated per file;
+    ``origins`` gets the ``file, line N`` of each key, the later files' overriding the earlier ones'."""
     path = os.path.abspath(os.path.expanduser(path))
     if path in seen:
         raise ConfigError(f"{path}: _BASE_ inheritance loops back to this file ({' -> '.join(seen)}).")
     if not os.path.isfile(path):
         where = f" (named in _BASE_ of {seen[-1]})" if seen else ""
         raise ConfigError(f"Config file not found: {path}{where}. Check the path.")
-    try:
-        with open(path, encoding="utf-8") as f:
-            content = yaml.safe_load(f)
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from error
-    except UnicodeDecodeError as error:
-        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{error.object[error.start]:02x}); save the file "
-                          "as UTF-8.") from None
-    if content is None:  # a file cut short while being written reads as empty: never run on defaults silently
-        raise ConfigError(f"{path}: the file is empty (or only comments); a config needs at least one KEY: value "
-                          "(write `{}` to run on the defaults on purpose).")
-    if not isinstance(content, dict):
-        raise ConfigError(f"{path}: a config file must be a mapping of KEY: value, got {type(content).__name__}.")
-    bases = content.pop(BASE_KEY, [])
+    content, lines = _read_config_file(path)
     merged: dict = {}
-    for base in [bases] if isinstance(bases, str) else bases:
-        base_path = base if os.path.isabs(os.path.expanduser(base)) else os.path.join(os.path.dirname(path), base)
-        _merge_dicts(_load_yaml_with_base(base_path, defaults, seen + (path,)), merged)
-    _merge_dicts(_check_and_convert(content, defaults, path, _key_lines(path)), merged)
+    for base_path in _base_paths(content.pop(BASE_KEY, []), path, lines):
+        _merge_dicts(_load_yaml_with_base(base_path, defaults, origins, seen + (path,)), merged)
+    _merge_dicts(_check_and_convert(content, defaults, path, origins, lines), merged)
     return merged
 
 
@@ -234,31 +324,39 @@ def _cli_value_for_string_keys(overrides: dict, defaults: CfgNode) -> dict:
     return result
 
 
-def validate_config(cfg: CfgNode) -> None:
-    """Check values that are valid types but invalid choices or combinations; raise ConfigError."""
-    from hiera_video.engine.tasks import task_class, task_names
+def _value(cfg: CfgNode, key: str) -> Any:
+    """The value of dotted ``key`` (``DATA.MEAN``) in ``cfg``."""
+    return functools.reduce(lambda node, name: node[name], key.split("."), cfg)
 
-    if cfg.TASK not in task_names():
-        raise ConfigError(f"TASK must be one of {task_names()}, got '{cfg.TASK}'.")
-    if cfg.TRAIN.MIXED_PRECISION not in MIXED_PRECISION_MODES:
-        raise ConfigError(
-            f"TRAIN.MIXED_PRECISION must be one of {MIXED_PRECISION_MODES}, got '{cfg.TRAIN.MIXED_PRECISION}'."
-        )
+
+def _check_ranges(cfg: CfgNode, origins: Mapping[str, str]) -> None:
+    """Every key's value against its declaration in :data:`hiera_video.config.ranges.KEY_RANGES`."""
+    for key in _flat_keys(cfg):
+        value, allowed = _value(cfg, key), KEY_RANGES[key]
+        if not allowed.allows(value):
+            where = f"{origins[key]}: " if key in origins else ""
+            raise ConfigError(f"{where}{key} must be {allowed.explain()}, got {_short_repr(value)}."
+                              f"{allowed.hint(value)}")
+
+
+def validate_config(cfg: CfgNode, origins: Optional[Mapping[str, str]] = None) -> None:
+    """Check every key against its declared range, then the rules between keys and the task's own; raise
+    ConfigError. ``origins`` maps dotted keys to where they were set (``file, line N``, ``command line``)."""
+    from hiera_video.engine.tasks import task_class
+
+    _check_ranges(cfg, origins or {})
     if cfg.TRAIN.MIXED_PRECISION == "fp16" and cfg.NUM_GPUS == 0:
         raise ConfigError("TRAIN.MIXED_PRECISION fp16 needs a GPU; on CPU (NUM_GPUS 0) use bf16 or ''.")
-    for key in ("TRAIN.BATCH_SIZE", "TEST.BATCH_SIZE", "TRAIN.ACCUM_STEPS", "SOLVER.MAX_EPOCH",
-                "TEST.NUM_ENSEMBLE_VIEWS", "TEST.NUM_SPATIAL_CROPS", "AUG.NUM_SAMPLE", "DATA.NUM_FRAMES"):
-        group, name = key.split(".")
-        if cfg[group][name] < 1:
-            raise ConfigError(f"{key} must be at least 1, got {cfg[group][name]}.")
-    if cfg.NUM_GPUS < 0:
-        raise ConfigError(f"NUM_GPUS must be 0 (CPU) or more, got {cfg.NUM_GPUS}.")
-    if not 0.0 <= cfg.MAE.MASK_RATIO < 1.0:
-        raise ConfigError(f"MAE.MASK_RATIO must be in [0, 1), got {cfg.MAE.MASK_RATIO}.")
-    if cfg.TRAIN.CHECKPOINT_PERIOD < 1:
-        raise ConfigError(f"TRAIN.CHECKPOINT_PERIOD must be at least 1, got {cfg.TRAIN.CHECKPOINT_PERIOD}.")
+    if cfg.MIXUP.ENABLE and cfg.MIXUP.ALPHA == 0 and cfg.MIXUP.CUTMIX_ALPHA == 0:
+        raise ConfigError("MIXUP.ENABLE is True but MIXUP.ALPHA and MIXUP.CUTMIX_ALPHA are both 0: make one "
+                          "positive, or set MIXUP.ENABLE False.")
+    if cfg.MAE.DECODER_EMBED_DIM % cfg.MAE.DECODER_NUM_HEADS:
+        raise ConfigError(f"MAE.DECODER_EMBED_DIM {cfg.MAE.DECODER_EMBED_DIM} must be a multiple of "
+                          f"MAE.DECODER_NUM_HEADS {cfg.MAE.DECODER_NUM_HEADS} (each head takes an equal share).")
     _check_crop_fits_scales(cfg)
-    _check_input_fits_model(cfg)
+    architecture = _model_architecture(cfg)
+    _check_hiera_overrides(architecture)
+    _check_input_fits_model(cfg, architecture)
     try:
         task_class(cfg.TASK).check_config(cfg)
     except ValueError as error:
@@ -267,33 +365,56 @@ def validate_config(cfg: CfgNode) -> None:
 
 def _check_crop_fits_scales(cfg: CfgNode) -> None:
     """Short-side jitter (no DATA.RANDOM_RESIZED_CROP, and always for AVA) must scale to at least the crop."""
-    scales = cfg.DATA.TRAIN_JITTER_SCALES
-    if len(scales) != 2 or not 0 < scales[0] <= scales[1]:
-        raise ConfigError(f"DATA.TRAIN_JITTER_SCALES must be [min, max] short sides with 0 < min <= max, got {scales}.")
-    if (not cfg.DATA.RANDOM_RESIZED_CROP or cfg.TASK == "ava") and cfg.DATA.TRAIN_CROP_SIZE > scales[0]:
+    smallest = cfg.DATA.TRAIN_JITTER_SCALES[0]
+    if (not cfg.DATA.RANDOM_RESIZED_CROP or cfg.TASK == "ava") and cfg.DATA.TRAIN_CROP_SIZE > smallest:
         raise ConfigError(
             f"DATA.TRAIN_CROP_SIZE {cfg.DATA.TRAIN_CROP_SIZE} is larger than the smallest training scale "
-            f"DATA.TRAIN_JITTER_SCALES[0] {scales[0]}: raise the scales or lower the crop."
+            f"DATA.TRAIN_JITTER_SCALES[0] {smallest}: raise the scales or lower the crop."
         )
 
 
-def _check_input_fits_model(cfg: CfgNode) -> None:
-    """MODEL.MODEL_NAME must exist, and DATA.NUM_FRAMES / DATA.TRAIN_CROP_SIZE must be multiples of what
-    its patch stride, mask units and pooling (with HIERA.* overrides) need."""
-    from hiera_video.models.hiera import required_input_multiples
+def _model_architecture(cfg: CfgNode) -> dict:
+    """Constructor arguments of the Hiera the task builds: Hiera's defaults, the named model's (``mae_`` +
+    MODEL.MODEL_NAME for TASK mae, as that task builds), then the HIERA.* overrides."""
+    import inspect
+
+    from hiera_video.engine.tasks import hiera_overrides
+    from hiera_video.models.hiera import Hiera
     from hiera_video.models.registry import model_architecture
 
-    try:
-        _, architecture = model_architecture(cfg.MODEL.MODEL_NAME)
-    except ValueError as error:
-        raise ConfigError(f"MODEL.MODEL_NAME: {error}") from None
-    if len(architecture.get("patch_stride", ())) != 3:
+    name = cfg.MODEL.MODEL_NAME
+    if cfg.TASK == "mae" and not name.startswith("mae_"):
+        name = f"mae_{name}"
+    _, named = model_architecture(name)
+    defaults = {arg: parameter.default for arg, parameter in inspect.signature(Hiera).parameters.items()
+                if parameter.default is not inspect.Parameter.empty}
+    return {**defaults, **named, **hiera_overrides(cfg)}
+
+
+def _check_hiera_overrides(architecture: dict) -> None:
+    """HIERA.* overrides must fit the named model's other values: one attention flag per stage, pooling
+    within the stages, a width the heads divide."""
+    stages, heads, width = architecture["stages"], architecture["num_heads"], architecture["embed_dim"]
+    where = "(the named model's value for any HIERA.* key left unset)"
+    if len(architecture["mask_unit_attn"]) != len(stages):
+        raise ConfigError(f"HIERA.MASK_UNIT_ATTN {list(architecture['mask_unit_attn'])} needs one entry per stage "
+                          f"of HIERA.STAGES {list(stages)} {where}.")
+    if architecture["q_pool"] >= len(stages):
+        raise ConfigError(f"HIERA.Q_POOL {architecture['q_pool']} must be below the number of stages "
+                          f"({len(stages)} in HIERA.STAGES {list(stages)}) {where}.")
+    if width % heads:
+        raise ConfigError(f"HIERA.EMBED_DIM {width} must be a multiple of HIERA.NUM_HEADS {heads} {where}.")
+
+
+def _check_input_fits_model(cfg: CfgNode, architecture: dict) -> None:
+    """DATA.NUM_FRAMES / DATA.TRAIN_CROP_SIZE must be multiples of what the model's patch stride, mask
+    units and pooling (with HIERA.* overrides) need."""
+    from hiera_video.models.hiera import required_input_multiples
+
+    if len(architecture["patch_stride"]) != 3:
         return  # image models: the model itself explains a video input it cannot take
-    hiera = cfg.HIERA
-    stages = hiera.STAGES or architecture.get("stages", ())
-    multiples = required_input_multiples(hiera.PATCH_STRIDE or architecture["patch_stride"],
-                                         hiera.MASK_UNIT_SIZE or architecture["mask_unit_size"],
-                                         hiera.Q_STRIDE or architecture["q_stride"], len(stages))
+    multiples = required_input_multiples(architecture["patch_stride"], architecture["mask_unit_size"],
+                                         architecture["q_stride"], len(architecture["stages"]))
     for key, size, multiple in (("DATA.NUM_FRAMES", cfg.DATA.NUM_FRAMES, multiples[0]),
                                 ("DATA.TRAIN_CROP_SIZE", cfg.DATA.TRAIN_CROP_SIZE, multiples[1])):
         if size % multiple:
@@ -307,16 +428,18 @@ def load_config(cfg_file: str | None = None, opts: Iterable[str] = ()) -> CfgNod
     """Build the configuration: defaults, then ``cfg_file`` (with ``_BASE_``), then ``KEY VALUE`` pairs.
 
     Raises ConfigError (naming the key, where it was given and the closest valid key) on unknown keys,
-    wrong types and invalid values.
+    wrong types, values outside the key's declared range (:mod:`hiera_video.config.ranges`) and invalid
+    combinations; on a YAML file with a key given twice or aliases that expand past MAX_YAML_NODES.
     """
     cfg = get_cfg()
+    origins: dict[str, str] = {}
     if cfg_file:
-        _apply(_load_yaml_with_base(cfg_file, cfg), cfg)
+        _apply(_load_yaml_with_base(cfg_file, cfg, origins), cfg)
     opts = list(opts or [])
     if opts:
         overrides = _cli_value_for_string_keys(_opts_to_dict(opts), cfg)
-        _apply(_check_and_convert(overrides, cfg, "command line"), cfg)
-    validate_config(cfg)
+        _apply(_check_and_convert(overrides, cfg, "command line", origins), cfg)
+    validate_config(cfg, origins)
     return cfg
 
 

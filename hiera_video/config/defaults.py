@@ -2,6 +2,7 @@
 
 Key names follow PySlowFast wherever the concept exists there, so its users feel at home. A YAML file
 overrides these with ``_BASE_`` inheritance, and the command line overrides the YAML with ``KEY VALUE``.
+What each key may hold is declared in :mod:`hiera_video.config.ranges` (a new key needs a line there too).
 """
 from fvcore.common.config import CfgNode
 
@@ -129,7 +130,7 @@ _C.DATA.PATH_LABEL_SEPARATOR = " "
 _C.DATA.NUM_FRAMES = 16
 # Stride between sampled frames, in frames at TARGET_FPS.
 _C.DATA.SAMPLING_RATE = 4
-# Frame rate the sampling rate refers to.
+# Frame rate the sampling rate refers to (frame lists are read at this rate).
 _C.DATA.TARGET_FPS = 30
 # Test clips at i * floor(delta / (N - 1)) instead of delta * i / N.
 _C.DATA.USE_OFFSET_SAMPLING = True
@@ -149,7 +150,7 @@ _C.DATA.TEST_CROP_SIZE = 224
 _C.DATA.RANDOM_FLIP = True
 # Decoder: "pyav", "decord" or "torchcodec".
 _C.DATA.DECODING_BACKEND = "pyav"
-# Seconds before a single video's decode is abandoned and counted as failed.
+# Seconds before a single video's decode is abandoned and counted as failed (0: never).
 _C.DATA.DECODE_TIMEOUT = 60.0
 # Training: other videos tried in place of one that fails to decode before the item fails.
 _C.DATA.NUM_RETRIES = 10
@@ -229,7 +230,7 @@ _C.AVA.EXCLUSION_FILE = "ava_val_excluded_timestamps_v2.2.csv"
 _C.AVA.GROUNDTRUTH_FILE = "ava_val_v2.2.csv"
 _C.AVA.TRAIN_USE_COLOR_AUGMENTATION = False
 _C.AVA.BGR = False
-# Full-frame test clip short side.
+# Flip test clips (and their boxes) horizontally.
 _C.AVA.TEST_FORCE_FLIP = False
 # Read clips from raw videos ("" uses extracted frames under FRAME_DIR).
 _C.AVA.VIDEO_DIR = ""

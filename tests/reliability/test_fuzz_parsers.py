@@ -1,11 +1,18 @@
 """Fuzz: random rows thrown at every list / annotation parser give entries or our documented errors
-(ListFileError, AnnotationFormatError, each naming the file) and nothing else."""
+(ListFileError, AnnotationFormatError, each naming the file) and nothing else; config overrides and files
+give a config or a ConfigError, and each key's declared values load."""
+import functools
 import json
+import math
 import os
 import tempfile
 
+import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from hiera_video.config.ranges import KEY_RANGES, Choice, Constraint, Flag, Floats, Folder, Ints, Items, Text
 
 from hiera_video.datasets.ava import read_keyframe_boxes
 from hiera_video.datasets.list_files import (
@@ -201,3 +208,116 @@ def test_yaml_config_files(content, tail):
             load_config(path)
         except ConfigError as error:
             assert "job.yaml" in str(error)
+
+
+# Config values drawn from each key's declaration (hiera_video/config/ranges.py): the declared ones load,
+# the others are ConfigErrors naming the key and where it was given.
+CONFIG_FUZZ = settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Keys in rules between keys (validate_config): a declared value may still not fit the other keys' defaults.
+SHARED_RULE_KEYS = {"TASK", "MODEL.LOSS_FUNC", "TRAIN.MIXED_PRECISION", "DATA.NUM_FRAMES", "DATA.TRAIN_CROP_SIZE",
+                    "DATA.TEST_CROP_SIZE", "MAE.DECODER_EMBED_DIM", "MAE.DECODER_NUM_HEADS"} | {
+    key for key in KEY_RANGES if key.startswith("HIERA.")}
+
+
+def allowed_values(rule: Constraint) -> st.SearchStrategy:
+    """Values ``rule`` allows (integers kept to a billion above the bound, as configs are)."""
+    if isinstance(rule, Ints):
+        return st.integers(rule.low, rule.low + 10**9 if rule.high is None else rule.high)
+    if isinstance(rule, Floats):
+        return st.floats(rule.low, rule.high, exclude_min=rule.low_open, exclude_max=rule.high_open,
+                         allow_nan=False, allow_infinity=False)
+    if isinstance(rule, Choice):
+        return st.sampled_from(rule.choices())
+    if isinstance(rule, Flag):
+        return st.booleans()
+    if isinstance(rule, Text):
+        return st.from_regex(rule.pattern, fullmatch=True) if rule.pattern else st.text(min_size=rule.non_empty)
+    if isinstance(rule, Folder):
+        return st.text(min_size=1, max_size=20).filter(rule.allows)
+    assert isinstance(rule, Items), rule
+    sizes = st.sampled_from(rule.lengths) if rule.lengths else st.integers(rule.min_length, rule.min_length + 4)
+    lists = sizes.flatmap(lambda size: st.lists(allowed_values(rule.item), min_size=size, max_size=size))
+    return lists.map(sorted) if rule.ordered else lists
+
+
+def refused_values(rule: Constraint):
+    """Values of the key's kind that ``rule`` refuses (or of another type), None where every string is fine."""
+    if isinstance(rule, Ints):
+        above = st.integers(rule.high + 1) if rule.high is not None else st.nothing()
+        return st.one_of(st.integers(max_value=rule.low - 1), above, st.floats())
+    if isinstance(rule, Floats):
+        above = st.floats(rule.high, exclude_min=not rule.high_open) if rule.high is not None else st.nothing()
+        return st.one_of(st.floats(max_value=rule.low, exclude_max=not rule.low_open), above,
+                         st.sampled_from([math.nan, math.inf, -math.inf]))
+    if isinstance(rule, Choice):
+        return st.one_of(st.text(max_size=12), st.integers(), st.booleans()).filter(lambda v: not rule.allows(v))
+    if isinstance(rule, Flag):
+        return st.one_of(st.integers(), st.text(max_size=5))
+    if isinstance(rule, Text):
+        if rule.pattern:
+            return st.text(max_size=20).filter(lambda text: not rule.allows(text))
+        return st.just("") if rule.non_empty else None
+    if isinstance(rule, Folder):
+        return st.sampled_from(["", os.path.abspath(__file__), "out\0put"])
+    assert isinstance(rule, Items), rule
+    sizes = [n for n in range(6) if n not in rule.lengths] if rule.lengths else list(range(rule.min_length))
+    wrong_size = st.sampled_from(sizes).flatmap(
+        lambda n: st.lists(allowed_values(rule.item), min_size=n, max_size=n)) if sizes else st.nothing()
+    bad_item = st.tuples(allowed_values(Items(rule.item, rule.lengths, rule.min_length)), refused_values(rule.item),
+                         st.integers(0, 5)).map(lambda drawn: _with_item(*drawn))
+    unordered = allowed_values(Items(rule.item, rule.lengths, rule.min_length)).filter(lambda v: v != sorted(v))
+    return st.one_of(wrong_size, bad_item, unordered if rule.ordered else st.nothing(), st.integers())
+
+
+def _with_item(values: list, item, position: int) -> list:
+    """``values`` with ``item`` in place of the one at ``position`` (appended to an empty list)."""
+    values = list(values) or [item]
+    values[position % len(values)] = item
+    return values
+
+
+def load_with(key: str, value, route: str):
+    """``load_config`` with dotted ``key`` set to ``value`` on the command line or in a YAML file."""
+    from hiera_video.config import load_config
+
+    if route == "command line":
+        return load_config(None, [key, repr(value)])
+    group, _, leaf = key.rpartition(".")
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "job.yaml")
+        with open(path, "w", encoding="utf-8") as handle:
+            yaml.safe_dump({group: {leaf: value}} if group else {leaf: value}, handle, allow_unicode=False)
+        return load_config(path)
+
+
+ROUTES = st.sampled_from(["command line", "file"])
+
+
+@pytest.mark.parametrize("key", sorted(KEY_RANGES))
+@CONFIG_FUZZ
+@given(data=st.data(), route=ROUTES)
+def test_declared_config_values_load(key, data, route):
+    from hiera_video.config import ConfigError
+
+    rule = KEY_RANGES[key]
+    value = data.draw(allowed_values(rule), label=key)
+    try:
+        cfg = load_with(key, value, route)
+    except ConfigError as error:
+        assert key in SHARED_RULE_KEYS, error
+        assert f"{key} must be {rule.explain()}" not in str(error)
+        return
+    assert functools.reduce(lambda node, name: node[name], key.split("."), cfg) == value
+
+
+@pytest.mark.parametrize("key", [key for key, rule in sorted(KEY_RANGES.items()) if refused_values(rule) is not None])
+@CONFIG_FUZZ
+@given(data=st.data(), route=ROUTES)
+def test_config_values_outside_their_declaration_are_config_errors_naming_the_key(key, data, route):
+    from hiera_video.config import ConfigError
+
+    value = data.draw(refused_values(KEY_RANGES[key]), label=key)
+    with pytest.raises(ConfigError) as error:
+        load_with(key, value, route)
+    assert key in str(error.value) and ("command line" if route == "command line" else "job.yaml, line") in str(
+        error.value)
