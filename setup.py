@@ -27,6 +27,8 @@ setup(
         "tensorboard": ["tensorboard"],
         "plot": ["matplotlib"],
         "profile": ["py-spy"],
-        "dev": ["pytest", "pytest-timeout", "hypothesis", "hiera-transformer==0.1.4", "decord", "matplotlib"],
+        "export": ["onnx", "onnxruntime"],
+        "dev": ["pytest", "pytest-timeout", "hypothesis", "hiera-transformer==0.1.4", "decord", "matplotlib",
+                "onnx", "onnxruntime"],
     },
 )

@@ -230,6 +230,8 @@ class Hiera(nn.Module):
         self.patch_stride = tuple(patch_stride)
         self.sep_pos_embed = sep_pos_embed
         self.activation_checkpointing = False
+        # the input the weights expect (mean, std, frames, ...), timm's pretrained_cfg; create_model fills it
+        self.pretrained_cfg: dict = {}
         _check_architecture(self.input_size, stages, q_pool, q_stride, mask_unit_size, mask_unit_attn,
                             patch_kernel, patch_stride, patch_padding)
 
@@ -380,7 +382,44 @@ class Hiera(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled, normalized features before the head: [B, C_last]."""
         tokens, _ = self.forward_tokens(x)
-        return self.norm(tokens.mean(dim=1))
+        return self.forward_head(tokens, pre_logits=True)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Last-stage tokens [B, N, C] (or a channels-last map [B, *spatial, C]) -> logits [B, num_classes];
+        with ``pre_logits``, the mean-pooled, normalized features [B, C] the classifier reads."""
+        # [B, *spatial, C] -> [B, N, C]; the mean over tokens does not depend on their order
+        x = self.norm(x.flatten(1, -2).mean(dim=1))
+        return x if pre_logits else self.head(x)
+
+    def forward_intermediates(self, x: torch.Tensor, indices: Union[None, int, Sequence[int]] = None,
+                              output_fmt: str = "NCTHW", intermediates_only: bool = False
+                              ) -> Union[List[torch.Tensor], Tuple[torch.Tensor, List[torch.Tensor]]]:
+        """Stage feature maps, like timm's ``forward_intermediates``: (last-stage tokens [B, N, C], maps).
+
+        ``indices``: the stages to return (0-based, negative from the end), an int n for the last n, None for
+        all. ``output_fmt``: channels first ("NCTHW" for video, "NCHW" for images) or last ("NTHWC" /
+        "NHWC"). With ``intermediates_only`` only the maps are returned.
+        """
+        channels_first = _is_channels_first(output_fmt, len(self.input_size))
+        stages = _stage_indices(len(self.stage_ends), indices)
+        tokens, maps = self.forward_tokens(x, return_intermediates=True)
+        maps = [maps[i] for i in stages]
+        if channels_first:
+            maps = [feature.movedim(-1, 1) for feature in maps]  # [B, *spatial, C] -> [B, C, *spatial]
+        return maps if intermediates_only else (tokens, maps)
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classifier by a new one with ``num_classes`` outputs (0: none; ``model(x)`` then returns
+        the pooled features), on the old one's device and dtype."""
+        if num_classes > 0:
+            weight = self.norm.weight
+            new = nn.Linear(self.num_features, num_classes, device=weight.device, dtype=weight.dtype)
+            nn.init.trunc_normal_(new.weight, std=0.02)
+            nn.init.zeros_(new.bias)
+        else:
+            new = nn.Identity()
+        self.head.projection = new
+        self.num_classes = num_classes
 
     def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None,
                 return_intermediates: bool = False) -> Union[torch.Tensor, Tuple[torch.Tensor, List]]:
@@ -390,8 +429,31 @@ class Hiera(nn.Module):
         """
         x, intermediates = self.forward_tokens(x, mask, return_intermediates)
         if mask is None:
-            x = self.head(self.norm(x.mean(dim=1)))
+            x = self.forward_head(x)
         return (x, intermediates) if return_intermediates else x
+
+
+def _is_channels_first(output_fmt: str, spatial_dims: int) -> bool:
+    """Whether ``output_fmt`` puts channels first; a ValueError names the formats of this input rank."""
+    formats = {3: ("NCTHW", "NTHWC"), 2: ("NCHW", "NHWC")}[spatial_dims]
+    if output_fmt not in formats:
+        raise ValueError(f"output_fmt {output_fmt!r} does not fit a model of {spatial_dims}-D inputs; use "
+                         f"{formats[0]} (channels first) or {formats[1]} (channels last).")
+    return output_fmt == formats[0]
+
+
+def _stage_indices(num_stages: int, indices: Union[None, int, Sequence[int]]) -> List[int]:
+    """Stage numbers from ``indices``: None = all, an int n = the last n, a sequence = those (negative ok)."""
+    if indices is None:
+        return list(range(num_stages))
+    if isinstance(indices, int):
+        if not 0 < indices <= num_stages:
+            raise ValueError(f"indices={indices} asks for the last {indices} of {num_stages} stages.")
+        return list(range(num_stages - indices, num_stages))
+    chosen = [i + num_stages if i < 0 else i for i in indices]
+    if any(not 0 <= i < num_stages for i in chosen):
+        raise ValueError(f"indices {list(indices)} must be stage numbers in [-{num_stages}, {num_stages - 1}].")
+    return chosen
 
 
 def required_input_multiples(patch_stride: Sequence[int], mask_unit_size: Sequence[int],

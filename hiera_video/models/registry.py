@@ -25,6 +25,13 @@ _VIDEO_16x224 = dict(
 )
 # MAE models pool twice, so the fused encoder output keeps 2x2 tokens per mask unit.
 _MAE = dict(q_pool=2)
+# The input the official checkpoints were trained on: Kinetics clips (16 frames every 4th frame at 30 fps,
+# the toolkit's DATA.* defaults) and ImageNet images; RGB in [0, 1], then (x - mean) / std.
+_VIDEO_PREPROCESSING = dict(mean=(0.45, 0.45, 0.45), std=(0.225, 0.225, 0.225), sampling_rate=4, target_fps=30.0,
+                            channel_order="RGB")
+_IMAGE_PREPROCESSING = dict(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), channel_order="RGB")
+# single-view evaluation resizes the short side to crop / 0.875 (256 for 224) before the centre crop
+_CROP_FRACTION = 0.875
 
 
 def register_model(name: str, model_class: type, **architecture) -> None:
@@ -51,6 +58,25 @@ for _size, _arch in _SIZES.items():
         register_model(f"mae_hiera_{_size}_16x224", MaskedAutoencoderHiera, **_arch, **_VIDEO_16x224, **_MAE)
 
 
+def default_preprocessing(model: nn.Module) -> dict:
+    """What a named model's checkpoints expect as input (stored as ``model.pretrained_cfg``).
+
+    Keys: ``input_size`` (C, [T,] H, W), ``mean`` / ``std`` (per RGB channel, for pixels in [0, 1]),
+    ``short_side`` (resize the shorter side to this, then centre-crop ``crop_size`` (H, W)), ``channel_order``,
+    ``layout``; video
+    adds ``num_frames``, ``sampling_rate`` (frames apart at ``target_fps``) and ``target_fps``.
+    """
+    size = tuple(model.input_size)
+    video = len(size) == 3
+    preprocessing = dict(_VIDEO_PREPROCESSING if video else _IMAGE_PREPROCESSING)
+    preprocessing.update(input_size=(model.in_chans, *size), crop_size=size[-2:],
+                         short_side=round(min(size[-2:]) / _CROP_FRACTION),
+                         layout="NCTHW" if video else "NCHW")
+    if video:
+        preprocessing["num_frames"] = size[0]
+    return preprocessing
+
+
 def list_models() -> List[str]:
     """Names accepted by ``create_model``."""
     return sorted(_ARCHITECTURES)
@@ -73,6 +99,7 @@ def create_model(name: str, checkpoint: Optional[str] = None, num_classes: Optio
         model = model_class(**{**architecture, **overrides})
     except TypeError as error:
         raise ValueError(f"cannot build {name} with overrides {overrides}: {error}") from error
+    model.pretrained_cfg = default_preprocessing(model)
     if state_dict is not None:
         load_state_dict_into(model, state_dict, source=checkpoint)
     return model
