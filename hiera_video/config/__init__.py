@@ -446,7 +446,8 @@ def load_config(cfg_file: str | None = None, opts: Iterable[str] = ()) -> CfgNod
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse ``run_net.py`` arguments: ``--cfg FILE [--opts] KEY VALUE ...`` (trailing pairs or after --opts).
 
-    Returns a namespace with ``cfg_file`` (str or None), ``opts`` (list of str) and ``demo`` (bool).
+    Returns a namespace with ``cfg_file`` (str or None), ``opts`` (list of str), ``demo`` and ``debug``
+    (bool; ``--debug`` may stand anywhere).
     """
     parser = argparse.ArgumentParser(
         description="Train and test Hiera video models.",
@@ -458,12 +459,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="Generate a synthetic motion dataset and run MAE pretraining, fine-tuning and 3x5 testing of a "
         "tiny Hiera on CPU (needs no download). Overrides apply to every stage (e.g. OUTPUT_DIR).",
     )
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error (also with HIERA_VIDEO_DEBUG=1)")
+    parser.add_argument("--opts", nargs=argparse.REMAINDER, metavar="KEY VALUE", dest="opts_after",
+                        help="config overrides after --opts (PySlowFast's form; trailing pairs work too)")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides.")
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [arg for arg in argv if arg != "--debug"]
     # PySlowFast's newer CLI puts overrides after --opts; its older one takes them trailing. Accept both.
     before, after = (argv[: argv.index("--opts")], argv[argv.index("--opts") + 1:]) if "--opts" in argv else (argv, [])
     args = parser.parse_args(before)
-    args.opts = list(args.opts) + after
+    args.opts, args.debug = list(args.opts) + after, debug
+    del args.opts_after
     if not args.cfg_file and not args.demo:
         parser.error("give a config with --cfg FILE (or run the built-in demo with --demo)")
     return args

@@ -128,3 +128,13 @@ def test_the_lr_scales_with_the_batch_only_when_asked():
     assert base_learning_rate(cfg) == pytest.approx(0.002)
     cfg.SOLVER.BASE_LR_SCALE_BATCH = False
     assert base_learning_rate(cfg) == pytest.approx(0.001)
+
+
+def test_the_command_line_documents_opts_and_debug_and_takes_debug_anywhere(capsys):
+    with pytest.raises(SystemExit):
+        parse_args(["--help"])
+    help_text = capsys.readouterr().out
+    assert "--opts" in help_text and "--debug" in help_text and "HIERA_VIDEO_DEBUG" in help_text
+    args = parse_args(["--cfg", "x.yaml", "SOLVER.MAX_EPOCH", "3", "--debug"])
+    assert args.debug and args.opts == ["SOLVER.MAX_EPOCH", "3"]
+    assert not parse_args(["--cfg", "x.yaml", "--opts", "A", "1"]).debug

@@ -57,8 +57,11 @@ def test_a_gpu_config_on_a_cpu_machine_says_how_to_run_on_cpu(mistakes):
     assert_one_error_line(mistakes["no GPU"], "CUDA is not available", "NUM_GPUS 0")
 
 
-def test_the_debug_variable_shows_the_traceback(tmp_path, monkeypatch):
+def test_debug_shows_the_traceback(tmp_path, monkeypatch):
+    missing = ("NUM_GPUS", "0", "DATA.PATH_TO_DATA_DIR", str(tmp_path / "nowhere"))
+    monkeypatch.delenv("HIERA_VIDEO_DEBUG", raising=False)
+    flag = run_command(run_net_command("configs/K400/hiera_b.yaml", tmp_path / "flag", "--debug", *missing))
     monkeypatch.setenv("HIERA_VIDEO_DEBUG", "1")
-    job = run_command(run_net_command("configs/K400/hiera_b.yaml", tmp_path, "NUM_GPUS", "0",
-                                      "DATA.PATH_TO_DATA_DIR", str(tmp_path / "nowhere")))
-    assert job.returncode != 0 and "Traceback" in job.stderr and "MissingInputError" in job.stderr, job.diagnosis()
+    variable = run_command(run_net_command("configs/K400/hiera_b.yaml", tmp_path / "variable", *missing))
+    for job in (flag, variable):
+        assert job.returncode != 0 and "Traceback" in job.stderr and "MissingInputError" in job.stderr, job.diagnosis()
