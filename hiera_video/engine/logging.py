@@ -16,6 +16,7 @@ from typing import Any, Iterable, Optional
 from tqdm import tqdm
 
 from hiera_video.utils.errors import MissingInputError
+from hiera_video.utils.json_io import dumps_strict
 
 LOGGER_NAME = "hiera_video"
 STATS_FILE = "stats.jsonl"
@@ -87,7 +88,7 @@ class StatsWriter:
         record = {**record, "time": round(time.time(), 3)}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(dumps_strict(record) + "\n")
         if self._tensorboard is not None and step is not None:
             for key, value in record.items():
                 if isinstance(value, (int, float)) and key not in ("time", "epoch", "iter"):

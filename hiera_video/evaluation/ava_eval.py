@@ -31,7 +31,6 @@ ids outside 1..80, and keyframes present in one file and not the other.
 from __future__ import annotations
 
 import heapq
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
@@ -49,6 +48,7 @@ from hiera_video.evaluation.ava_annotations import (
     read_exclusions,
     read_label_map,
 )
+from hiera_video.utils.json_io import dumps_strict
 
 logger = logging.getLogger(__name__)
 
@@ -476,7 +476,7 @@ def format_results(result: AvaEvaluationResult) -> str:
 def write_json(result: AvaEvaluationResult, path: str) -> None:
     """Write :meth:`AvaEvaluationResult.to_json_dict` to ``path``."""
     with g_pathmgr.open(path, "w") as handle:
-        json.dump(result.to_json_dict(), handle, indent=2)
+        handle.write(dumps_strict(result.to_json_dict(), indent=2))
 
 
 def detection_rows_from_scores(

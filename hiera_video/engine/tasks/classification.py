@@ -7,8 +7,6 @@ silently: ``metrics.json`` holds ``num_videos``, ``num_evaluated``, ``num_failed
 """
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 from typing import Any, Optional
 
@@ -21,6 +19,7 @@ from torch.utils.data import DataLoader
 from hiera_video.datasets.batches import ClipBatch, ViewBatch
 from hiera_video.datasets.mixup import MixupCutmix, smooth_one_hot
 from hiera_video.models import create_model
+from hiera_video.utils.json_io import dumps_strict
 
 from ..data import per_process_test_clips
 from ..distributed import DistributedContext, all_gather_objects
@@ -196,9 +195,7 @@ def write_test_results(folder: str, metrics: dict[str, Any], predictions: dict[s
     """Write ``metrics.json`` and ``predictions.npz`` (index, label, scores, path) into ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()}
-    with open(folder / "metrics.json", "w", encoding="utf-8") as f:
-        json.dump(clean, f, indent=2)
+    (folder / "metrics.json").write_text(dumps_strict(metrics, indent=2), encoding="utf-8")
     extra = {"path": np.array([paths[i] for i in predictions["index"]])} if paths else {}
     np.savez(folder / "predictions.npz", **predictions, **extra)
     return folder / "metrics.json"
