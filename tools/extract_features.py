@@ -2,8 +2,8 @@
 classifier head sees, averaged over the test views) in one .npz, or in shards with an index.
 
     python tools/extract_features.py VIDEO|DIR ... --checkpoint CKPT --output feats.npz
-    python tools/extract_features.py --cfg CFG --split train|val|test --checkpoint CKPT --output feats.npz
-        [--model NAME] [--per-view] [--shard-size N] [--workers N] [--batch-size CLIPS] [--device cpu|cuda]
+    python tools/extract_features.py --split train|val|test --checkpoint CKPT --output feats.npz
+        [--cfg CFG | --model NAME] [--per-view] [--shard-size N] [--workers N] [--batch-size CLIPS] [--device cpu|cuda]
         [--opts KEY VALUE ...]
 
 Under ``torchrun --nproc_per_node N`` each rank embeds its own shards and rank 0 writes the result. A rerun
@@ -25,9 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="extract_features.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("inputs", nargs="*", help="video files or folders (or --split with --cfg)")
     parser.add_argument("--checkpoint", required=True, help="toolkit checkpoint or official Hiera weights")
-    parser.add_argument("--cfg", help="config file (model of official weights; the dataset of --split)")
+    parser.add_argument("--cfg", help="config file, used instead of the one a toolkit checkpoint carries")
     parser.add_argument("--model", help="model name for official weights without a config (hiera_base_16x224)")
-    parser.add_argument("--split", choices=["train", "val", "test"], help="embed this split of the config's dataset")
+    parser.add_argument("--split", choices=["train", "val", "test"], help="embed this split of the config's dataset (e.g. --opts DATA.PATH_TO_DATA_DIR DIR)")
     parser.add_argument("--output", required=True, help="the .npz to write (shards: NAME-00000.npz, NAME.index.json)")
     parser.add_argument("--per-view", action="store_true", help="also write every view's features (view_features)")
     parser.add_argument("--shard-size", type=int, help="videos per shard; keep the shards and an index JSON")
@@ -50,8 +50,6 @@ def main() -> int:
     args = build_parser().parse_args()
     if bool(args.inputs) == bool(args.split):
         raise UserError("give video files / folders or --split (with --cfg), not both and not neither")
-    if args.split and not args.cfg:
-        raise UserError("--split needs the dataset's config: --cfg FILE")
     if len(args.opts) % 2:
         raise UserError(f"config overrides come in KEY VALUE pairs, got {args.opts}")
     model, cfg = load_feature_model(args.checkpoint, args.cfg, args.model, args.opts)
