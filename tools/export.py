@@ -27,11 +27,14 @@ def main(argv=None) -> int:
     source.add_argument("--cfg", help="the config the checkpoint was trained with")
     parser.add_argument("--format", required=True, choices=FORMATS, help="onnx (onnxruntime) or torch.export")
     parser.add_argument("--output", required=True, help="file to write (.onnx or .pt2)")
-    parser.add_argument("--opts", nargs="+", default=[], metavar="KEY VALUE", help="config overrides")
+    parser.add_argument("--opts", nargs="+", default=[], metavar="KEY VALUE",
+                        help="config overrides (of --cfg or the config a toolkit checkpoint carries)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of user errors")
     args = parser.parse_args(argv)
     if len(args.opts) % 2:
         parser.error(f"--opts takes KEY VALUE pairs, got {len(args.opts)} words")
+    if args.model and args.opts:
+        parser.error("--opts overrides a config; with --model the named architecture is used as it is")
 
     model = load_model_for_export(args.checkpoint, args.model, args.cfg, args.opts)
     export_model(model, args.output, args.format)
