@@ -303,6 +303,8 @@ KEY_RANGES: dict[str, Constraint] = {
     "MAE.DECODER_DEPTH": NON_NEGATIVE,  # 0 blocks: the decoder is its embedding and prediction layers
     "MAE.DECODER_NUM_HEADS": POSITIVE,
     "MAE.NORM_PIX_LOSS": Flag(),
+    "MAE.TARGET": Choice(("pixel", "hog"), note="models/hiera_mae.py: normalized pixels or MaskFeat HOG"),
+    "MAE.MULTI_SCALE_FUSION": Flag(),
     "DATA.PATH_TO_DATA_DIR": Text(),
     "DATA.PATH_PREFIX": Text(),
     "DATA.PATH_LABEL_SEPARATOR": Text(non_empty=True),  # str.split("") raises

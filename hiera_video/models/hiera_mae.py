@@ -2,7 +2,9 @@
 
 ``loss, pred, label, mask = mae(x, mask_ratio=0.9)`` follows the official semantics: ``mask`` is
 [B, num_mask_units] bool with True = kept (visible); ``pred`` and ``label`` are the predictions and the
-per-patch normalized pixel targets of the masked tokens only; the loss is their mean squared error.
+targets of the masked tokens only; the loss is their mean squared error. The target is the per-patch
+normalized pixels (``target="pixel"``, official) or MaskFeat's HOG of the patch (``target="hog"``,
+:mod:`hiera_video.models.hog`); the decoder predicts as many numbers per token as the target has.
 
 Under ``torch.compile`` the boolean selection of kept units (data-dependent shapes) splits the graph at the
 masking steps; the transformer blocks between them compile as usual. The classifier compiles whole.
@@ -14,6 +16,7 @@ import torch
 import torch.nn as nn
 
 from .hiera import Hiera, HieraBlock
+from .hog import HOGTarget, hog_per_patch
 from .token_order import undo_windowing
 
 
@@ -32,14 +35,21 @@ class MaskedAutoencoderHiera(Hiera):
     """Hiera encoder (no norm, no head) with multi-scale fusion heads and a transformer decoder.
 
     Args (beyond ``Hiera``'s): decoder_embed_dim, decoder_depth, decoder_num_heads of the decoder;
-    ``norm_pix_loss``: normalize each target patch by its mean and (unbiased) variance.
+    ``norm_pix_loss``: normalize each pixel target patch by its mean and (unbiased) variance;
+    ``target``: "pixel" or "hog" (MaskFeat HOG: 9 bins, 8x8-pixel cells, per frame and channel);
+    ``multi_scale_fusion``: feed the decoder the fused stages (paper) or, if False, the last stage only.
     """
 
+    TARGETS = ("pixel", "hog")
+
     def __init__(self, decoder_embed_dim: int = 512, decoder_depth: int = 8, decoder_num_heads: int = 16,
-                 norm_pix_loss: bool = True, **kwargs):
+                 norm_pix_loss: bool = True, target: str = "pixel", multi_scale_fusion: bool = True, **kwargs):
         super().__init__(**kwargs)
+        if target not in self.TARGETS:
+            raise ValueError(f"target must be one of {self.TARGETS}, not {target!r}")
         del self.norm, self.head
         self.norm_pix_loss = norm_pix_loss
+        self.target = target
         encoder_dim = self.blocks[-1].dim_out
         self.encoder_norm = nn.LayerNorm(encoder_dim, eps=1e-6)
         self.mask_unit_spatial_shape_final = [
@@ -50,7 +60,7 @@ class MaskedAutoencoderHiera(Hiera):
         # stages before the last pooling are brought to the final resolution; later stages share it
         self.multi_scale_fusion_heads = nn.ModuleList()
         unit_shape = list(self.mask_unit_size)
-        for end in self.stage_ends[: self.q_pool]:
+        for end in self.stage_ends[: self.q_pool] if multi_scale_fusion else []:
             kernel = [u // f for u, f in zip(unit_shape, self.mask_unit_spatial_shape_final)]
             conv = nn.Conv3d if len(kernel) == 3 else nn.Conv2d
             self.multi_scale_fusion_heads.append(
@@ -67,7 +77,16 @@ class MaskedAutoencoderHiera(Hiera):
         self.decoder_norm = nn.LayerNorm(decoder_embed_dim, eps=1e-6)
         self.pred_stride = self.patch_stride[-1] * self.q_stride[-1] ** self.q_pool
         pixels_per_token = self.pred_stride ** min(2, len(self.q_stride)) * self.in_chans
-        self.decoder_pred = nn.Linear(decoder_embed_dim, pixels_per_token)
+        if target == "hog":
+            self.hog = HOGTarget(window=self.pred_stride)
+            if self.pred_stride % self.hog.cell_size:
+                raise ValueError(f"HOG cells of {self.hog.cell_size} pixels do not tile "
+                                 f"{self.pred_stride}-pixel patches")
+            cells = (self.pred_stride // self.hog.cell_size) ** 2
+            self.target_dim = cells * self.in_chans * self.hog.num_bins
+        else:
+            self.target_dim = pixels_per_token
+        self.decoder_pred = nn.Linear(decoder_embed_dim, self.target_dim)
         self._init_mae_weights()
 
     def _init_mae_weights(self) -> None:
@@ -96,8 +115,9 @@ class MaskedAutoencoderHiera(Hiera):
         if mask is None:
             mask = self.get_random_mask(x, mask_ratio)
         _, intermediates = self.forward_tokens(x, mask, return_intermediates=True)
-        # resolution is constant after the last pooling, so only the last of those stages is fused
-        intermediates = intermediates[: self.q_pool] + intermediates[-1:]
+        # resolution is constant after the last pooling, so only the last of those stages is fused;
+        # without multi-scale fusion only the last stage remains (one identity head)
+        intermediates = intermediates[: len(self.multi_scale_fusion_heads) - 1] + intermediates[-1:]
         latent = sum(apply_fusion_head(head, feature)
                      for head, feature in zip(self.multi_scale_fusion_heads, intermediates))
         return self.encoder_norm(latent), mask
@@ -156,11 +176,23 @@ class MaskedAutoencoderHiera(Hiera):
             label = (label - mean) / std
         return label, mean, std
 
+    def hog_targets(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-token HOG targets [B, N_final, target_dim] of the frames ``patchify`` reads."""
+        if x.dim() == 5:
+            x = x[:, :, :: self.patch_stride[0]]
+        return hog_per_patch(self.hog, x, self.pred_stride)
+
+    def targets(self, x: torch.Tensor) -> torch.Tensor:
+        """What the decoder predicts for every token: normalized pixels or HOG, [B, N_final, target_dim]."""
+        if self.target == "hog":
+            return self.hog_targets(x)
+        return self.pixel_targets(x)[0]
+
     def forward(self, x: torch.Tensor, mask_ratio: float = 0.9, mask: Optional[torch.Tensor] = None):
         """Returns (loss, pred of masked tokens, label of masked tokens, mask [B, units], True = kept)."""
         latent, mask = self.forward_encoder(x, mask_ratio, mask)
         pred, kept = self.forward_decoder(latent, mask)
-        label, _, _ = self.pixel_targets(x)
+        label = self.targets(x)
         masked = ~kept
         pred, label = pred[masked], label[masked]
         return ((pred - label) ** 2).mean(), pred, label, mask
@@ -174,7 +206,10 @@ class MaskedAutoencoderHiera(Hiera):
         ``patch_stride[0]``-th frame for video), ``reconstruction`` the un-normalized prediction of every
         patch, ``pasted`` the target with masked patches replaced by their reconstruction, and
         ``pixel_mask`` (1 where the patch was hidden from the encoder, same shape with C = 1) and ``mask``.
+        A model trained on HOG targets predicts no pixels: ValueError.
         """
+        if self.target != "pixel":
+            raise ValueError(f"a model with {self.target} targets predicts no pixels to reconstruct")
         latent, mask = self.forward_encoder(x, mask_ratio, mask)
         pred, kept = self.forward_decoder(latent, mask)
         label, mean, std = self.pixel_targets(x)

@@ -1,4 +1,5 @@
-"""``TASK mae``: masked-autoencoder pretraining (MAE.MASK_RATIO of the mask units hidden)."""
+"""``TASK mae``: masked-autoencoder pretraining (MAE.MASK_RATIO of the mask units hidden; MAE.TARGET pixel or
+hog; MAE.MULTI_SCALE_FUSION of the encoder stages into the decoder)."""
 from __future__ import annotations
 
 import math
@@ -14,7 +15,7 @@ from .base import StepOutput, Task, hiera_overrides, model_input_size, register_
 
 @register_task("mae")
 class MaskedAutoencoderTask(Task):
-    """MAE pretraining: reconstruct the normalized pixels of hidden mask units. No test stage."""
+    """MAE pretraining: predict the normalized pixels or the HOG of hidden mask units. No test stage."""
 
     @classmethod
     def check_config(cls, cfg: CfgNode) -> None:
@@ -45,6 +46,8 @@ class MaskedAutoencoderTask(Task):
             decoder_depth=cfg.MAE.DECODER_DEPTH,
             decoder_num_heads=cfg.MAE.DECODER_NUM_HEADS,
             norm_pix_loss=cfg.MAE.NORM_PIX_LOSS,
+            target=cfg.MAE.TARGET,
+            multi_scale_fusion=cfg.MAE.MULTI_SCALE_FUSION,
             **hiera_overrides(cfg),
         )
 
