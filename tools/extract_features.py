@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main() -> int:
     """Run the tool; returns the exit status (1 when a video failed)."""
+    import torch
+
     from hiera_video.datasets import build_dataset
     from hiera_video.engine.distributed import cleanup_distributed, setup_distributed
     from hiera_video.inference.features import FeatureExtractor, extract_to_file, load_feature_model
@@ -53,9 +55,9 @@ def main() -> int:
     if len(args.opts) % 2:
         raise UserError(f"config overrides come in KEY VALUE pairs, got {args.opts}")
     model, cfg = load_feature_model(args.checkpoint, args.cfg, args.model, args.opts)
-    ctx = setup_distributed(1 if args.device == "cuda" else 0)
-    device = args.device or ("cuda" if ctx.device.type == "cuda" else None)
-    extractor = FeatureExtractor(model, cfg, device=device, batch_size=args.batch_size, per_view=args.per_view)
+    use_gpu = args.device == "cuda" or (args.device is None and torch.cuda.is_available())
+    ctx = setup_distributed(1 if use_gpu else 0)  # a GPU per torchrun process: cuda:LOCAL_RANK
+    extractor = FeatureExtractor(model, cfg, device=ctx.device, batch_size=args.batch_size, per_view=args.per_view)
     paths = None if args.split else find_videos(args.inputs)
     dataset = build_dataset(cfg, args.split, mode="test") if args.split else None
     try:

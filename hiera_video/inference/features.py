@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
@@ -311,6 +312,15 @@ def extract_to_shards(embed: Any, num_videos: int, output: str | os.PathLike, sh
         yield shard
 
 
+def wait_for_shards(output: str | os.PathLike, num_videos: int, shard_size: int, poll_seconds: float = 2.0) -> None:
+    """Return once every shard of ``output`` exists: rank 0 waiting for the other ranks' shards. Files, not
+    a collective, so that a rank finishing hours before the others never hits a process-group timeout
+    (torchrun stops every rank when one fails)."""
+    shards = [shard_path(output, shard) for shard in range(len(shard_ranges(num_videos, shard_size)))]
+    while not all(path.is_file() for path in shards):
+        time.sleep(poll_seconds)
+
+
 def write_index(output: str | os.PathLike, num_videos: int, shard_size: int) -> FeatureSet:
     """Write ``NAME.index.json`` over the finished shards of ``output`` and return all their features
     (every shard must exist: call it after all ranks finished)."""
@@ -339,10 +349,8 @@ def extract_to_file(extractor: FeatureExtractor, output: str | os.PathLike, path
     """Embed ``paths`` (files) or ``dataset`` (test mode) into ``output``: with ``shard_size``, shards and
     ``NAME.index.json``; without, one ``.npz`` (written in parts of :data:`DEFAULT_PART_SIZE` videos that
     are merged and removed). Finished shards / parts are skipped, so a rerun resumes. Each rank embeds its
-    own shards; rank 0 waits for all, writes the index or merged file and returns every video's features
+    own shards; rank 0 waits for all (:func:`wait_for_shards`), writes the index or merged file and returns every video's features
     (other ranks return None)."""
-    from hiera_video.engine.distributed import barrier
-
     num_videos = len(paths) if dataset is None else len(dataset)
     size = shard_size or DEFAULT_PART_SIZE
 
@@ -353,9 +361,9 @@ def extract_to_file(extractor: FeatureExtractor, output: str | os.PathLike, path
 
     for _ in extract_to_shards(embed, num_videos, output, size, rank, world_size):
         pass
-    barrier()
     if rank != 0:
         return None
+    wait_for_shards(output, num_videos, size)
     features = write_index(output, num_videos, size)
     if not shard_size:
         save_features(features, output)

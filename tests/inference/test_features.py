@@ -174,3 +174,12 @@ def test_official_weights_need_a_config_or_a_model_name(tmp_path):
         load_feature_model(tmp_path / "official.pth")
     loaded, _ = load_feature_model(tmp_path / "official.pth", model_name="hiera_base_16x224", opts=OPTS)
     assert torch.equal(loaded.head.projection.weight, weights["head.projection.weight"])
+
+
+def test_each_rank_writes_its_own_shards_and_rank_0_merges_them_all(tmp_path):
+    paths = [f"v{i}" for i in range(5)]
+    output = tmp_path / "f.npz"
+    assert extract_to_file(ListExtractor(), output, paths, shard_size=2, rank=1, world_size=2) is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f-00001.npz"]
+    merged = extract_to_file(ListExtractor(), output, paths, shard_size=2, rank=0, world_size=2)
+    assert merged.paths == paths and index_path(output).is_file()
