@@ -51,7 +51,9 @@ def main() -> int:
 
     args = build_parser().parse_args()
     if bool(args.inputs) == bool(args.split):
-        raise UserError("give video files / folders or --split (with --cfg), not both and not neither")
+        raise UserError("give video files / folders or --split train|val|test, not both and not neither")
+    if args.shard_size is not None and args.shard_size < 1:
+        raise UserError(f"--shard-size must be at least 1 video, got {args.shard_size}")
     if len(args.opts) % 2:
         raise UserError(f"config overrides come in KEY VALUE pairs, got {args.opts}")
     model, cfg = load_feature_model(args.checkpoint, args.cfg, args.model, args.opts)
