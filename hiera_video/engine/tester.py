@@ -1,13 +1,20 @@
 """The test stage: ``test(cfg, ctx)`` loads the checkpoint to test and scores TEST.SPLIT with the task's
-metric (:meth:`hiera_video.engine.tasks.Task.evaluate`), writing the results to ``OUTPUT_DIR/test``."""
+metric (:meth:`hiera_video.engine.tasks.Task.evaluate`), writing the results to ``OUTPUT_DIR/test``.
+
+Every weight of the model must come from the checkpoint (read and checked by
+:func:`hiera_video.models.checkpoint.read_checkpoint_contents`: checksum, no NaN / infinity): the metrics
+of a partly random model mean nothing. TEST.ALLOW_RANDOM_INIT measures an untrained or partly loaded
+model on purpose."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Optional
 
+import torch
 from fvcore.common.config import CfgNode
 
-from hiera_video.models import load_checkpoint
+from hiera_video.models.checkpoint import IncompleteCheckpointError, load_checkpoint
+from hiera_video.utils.errors import MissingInputError
 
 from .checkpoint import find_latest_checkpoint
 from .distributed import DistributedContext
@@ -32,11 +39,22 @@ def choose_test_checkpoint(cfg: CfgNode) -> Optional[str]:
         return str(latest)
     if cfg.TEST.ALLOW_RANDOM_INIT:
         return None
-    raise FileNotFoundError(
+    raise MissingInputError(
         f"Nothing to test: TEST.CHECKPOINT_FILE_PATH is empty and {cfg.OUTPUT_DIR}/checkpoints has no "
         "checkpoint. Give a checkpoint, train first, or set TEST.ALLOW_RANDOM_INIT True to measure an "
         "untrained model on purpose."
     )
+
+
+def load_test_checkpoint(cfg: CfgNode, model: torch.nn.Module, checkpoint: str) -> None:
+    """Load ``checkpoint`` into ``model``; a weight it does not give (or a classifier head of another size)
+    is an IncompleteCheckpointError naming the file, unless TEST.ALLOW_RANDOM_INIT."""
+    try:
+        load_checkpoint(model, checkpoint, complete=not cfg.TEST.ALLOW_RANDOM_INIT)
+    except IncompleteCheckpointError as error:
+        raise IncompleteCheckpointError(
+            f"{error} Test it with the config it was trained with (MODEL.NUM_CLASSES, MODEL.MODEL_NAME, "
+            "HIERA.*), or set TEST.ALLOW_RANDOM_INIT True to measure such a model on purpose.") from None
 
 
 def test(cfg: CfgNode, ctx: DistributedContext) -> Evaluation:
@@ -49,7 +67,7 @@ def test(cfg: CfgNode, ctx: DistributedContext) -> Evaluation:
     if checkpoint is None:
         logger.warning("TEST.ALLOW_RANDOM_INIT: testing an untrained model.")
     else:
-        load_checkpoint(model, checkpoint)
+        load_test_checkpoint(cfg, model, checkpoint)
         logger.info("Testing %s", checkpoint)
     logger.info("Model %s, %s", describe_model(cfg, model), precision_name(cfg.TRAIN.MIXED_PRECISION))
     with PreemptionGuard(action="stopping after the current batch to keep the results so far") as preemption:

@@ -19,7 +19,8 @@ from fvcore.common.config import CfgNode
 from hiera_video.config import ConfigError, load_config
 from hiera_video.datasets.list_files import read_class_names
 from hiera_video.models.checkpoint import (
-    CheckpointContents, CheckpointError, checkpoint_num_classes, load_state_dict_into, read_checkpoint_contents,
+    CheckpointContents, CheckpointError, IncompleteCheckpointError, checkpoint_num_classes, load_state_dict_into,
+    read_checkpoint_contents,
 )
 from hiera_video.models.registry import list_models, model_architecture
 
@@ -102,8 +103,9 @@ def load_classifier(checkpoint: str | os.PathLike, cfg_file: Optional[str] = Non
                     labels_file: Optional[str] = None, opts: Sequence[str] = ()) -> LoadedClassifier:
     """Read ``checkpoint``, build its model and load every weight (see the module docstring).
 
-    ``opts`` are ``KEY VALUE`` config overrides (e.g. ``["DATA.TEST_CROP_SIZE", "256"]``). Raises when a
-    model weight is missing from the checkpoint: a half-loaded classifier predicts nonsense.
+    ``opts`` are ``KEY VALUE`` config overrides (e.g. ``["DATA.TEST_CROP_SIZE", "256"]``). Raises
+    IncompleteCheckpointError when a model weight is missing from the checkpoint (a half-loaded classifier
+    predicts nonsense), NonFiniteWeightsError when its weights hold NaN or infinity.
     """
     checkpoint = os.fspath(checkpoint)
     contents = read_checkpoint_contents(checkpoint)  # the one read of the file: weights, config, class names
@@ -118,10 +120,9 @@ def load_classifier(checkpoint: str | os.PathLike, cfg_file: Optional[str] = Non
     from hiera_video.engine.tasks import get_task
 
     model = get_task(cfg).build_model()
-    result = load_state_dict_into(model, contents.state_dict, source=checkpoint)
-    missing = result.missing_keys + result.reinitialized_keys
-    if missing:
-        raise CheckpointError(f"{checkpoint} does not hold every weight of {cfg.MODEL.MODEL_NAME} "
-                              f"({len(missing)} missing, e.g. {', '.join(missing[:5])}); is the config or "
-                              "--model the one it was trained with?")
+    try:
+        load_state_dict_into(model, contents.state_dict, source=checkpoint, complete=True)
+    except IncompleteCheckpointError as error:
+        raise IncompleteCheckpointError(f"{error} Is the config (--cfg) or --model {cfg.MODEL.MODEL_NAME} the "
+                                        "one it was trained with?") from None
     return LoadedClassifier(model.eval(), cfg, class_names, checkpoint)

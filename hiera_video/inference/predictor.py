@@ -15,10 +15,12 @@ Results are plain dicts (JSON-ready)::
 ``window=SECONDS``, ``windows`` also holds ``{"start", "end", "top_k"}`` per window (seconds), each window
 scored with its own ``window_views`` (default ``1 x`` the config's crops). A video that cannot be decoded
 gets ``error`` (the reason) and empty ``top_k`` / ``windows`` in :meth:`VideoClassifier.predict_many`;
-:meth:`VideoClassifier.predict` raises instead.
+:meth:`VideoClassifier.predict` raises instead. So does a video whose scores come out NaN or infinite:
+records hold finite numbers only (``duration`` / ``fps`` None when unknown).
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional, Sequence
@@ -31,7 +33,7 @@ from hiera_video.datasets.test_views import MultiViewPipeline
 from hiera_video.engine.precision import autocast_context
 
 from .sources import open_source
-from .windows import ViewSpec, time_windows, window_indices
+from .windows import ViewSpec, check_window_seconds, time_windows, window_indices
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -147,6 +149,8 @@ class VideoClassifier:
                  decode_timeout: Optional[float] = None):
         if len(class_names) != getattr(model, "num_classes", len(class_names)):
             raise ValueError(f"{len(class_names)} class names for a model with {model.num_classes} classes")
+        if batch_size is not None and batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1 clip, got {batch_size}")
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
         self.model = model.eval().to(self.device)
@@ -199,6 +203,8 @@ class VideoClassifier:
             raise ValueError(f"top_k must be at least 1, got {top_k}")
         if window_views and not window:
             raise ValueError("window_views are the views of each window: give a window length too")
+        if window is not None:
+            check_window_seconds(window)
         video_spec, window_spec = self.view_specs(views, window_views)
         builder = ViewBuilder(self.test_views.with_views(video_spec.temporal, video_spec.spatial),
                               self.test_views.with_views(window_spec.temporal, window_spec.spatial),
@@ -267,6 +273,13 @@ class VideoClassifier:
         return [{"label": self.class_names[i], "index": i, "score": round(float(s), 6)}
                 for s, i in zip(scores.tolist(), indices.tolist())]
 
+    def _non_finite_scores(self, state: _VideoState) -> Optional[str]:
+        """The error of a video whose scores hold NaN or infinity (a record must stay valid JSON), else None."""
+        if all(bool(torch.isfinite(scores).all()) for scores in state.probabilities.values()):
+            return None
+        overflow = f" (an overflow in {self.precision} autocast? try fp32 precision)" if self.precision else ""
+        return f"the model's scores are NaN or infinite{overflow}"
+
     def _record(self, source: Any, state: _VideoState, views: ViewSpec, window_views: Optional[ViewSpec],
                 window: Optional[float], k: int) -> dict:
         is_path = isinstance(source, (str, os.PathLike))
@@ -274,18 +287,25 @@ class VideoClassifier:
             "path": os.fspath(source) if is_path else "<array>",
             "duration": None, "fps": None, "num_frames": None, "views": str(views), "window": window or None,
             "window_views": str(window_views) if window_views else None,
-            "top_k": [], "windows": [], "decoder": self.backend if is_path else "array", "error": state.error,
+            "top_k": [], "windows": [], "decoder": self.backend if is_path else "array",
+            "error": state.error or self._non_finite_scores(state),
         }
-        if state.error is not None:
+        if record["error"] is not None:
             return record
         info = state.info
-        record.update(duration=round(info["duration"], 6), fps=round(info["fps"], 6), num_frames=info["num_frames"])
+        record.update(duration=_finite_or_none(info["duration"]), fps=_finite_or_none(info["fps"]),
+                      num_frames=info["num_frames"])
         record["top_k"] = self._top_k(state.probabilities[None], k)
         record["windows"] = [
             {"start": round(start, 6), "end": round(end, 6), "top_k": self._top_k(state.probabilities[number], k)}
             for number, (start, end) in enumerate(info["windows"])
         ]
         return record
+
+
+def _finite_or_none(value: float) -> Optional[float]:
+    """``value`` rounded to 6 decimals, None when NaN or infinite (unknown; JSON has no NaN)."""
+    return round(value, 6) if math.isfinite(value) else None
 
 
 def _as_spec(views: Optional[str | ViewSpec]) -> Optional[ViewSpec]:

@@ -1,4 +1,5 @@
-"""What ``tools/predict.py`` prints and writes: a readable top-k table per video and a JSON file."""
+"""What ``tools/predict.py`` prints and writes: a readable top-k table per video and a JSON file (standard
+JSON: no NaN or Infinity)."""
 from __future__ import annotations
 
 import json
@@ -37,10 +38,22 @@ def format_results(records: Sequence[dict]) -> str:
     return "\n\n".join(blocks)
 
 
+def printable(text: str, encoding: str = "utf-8") -> str:
+    """``text`` as ``encoding`` can show it: the undecodable bytes of a file name (Python's surrogate
+    escapes) as ``\\xNN``, other characters the encoding lacks as ``\\uNNNN``."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that is not an escaped byte
+        raw = text.encode("utf-8", "backslashreplace")
+    text = raw.decode("utf-8", "backslashreplace")
+    return text.encode(encoding, "backslashreplace").decode(encoding)
+
+
 def write_json(records: Sequence[dict], path: str | os.PathLike) -> None:
-    """Write the list of records (one per video, input order) as indented JSON."""
+    """Write the list of records (one per video, input order) as indented JSON; a NaN or infinite number
+    is a ValueError (records are finite: see :mod:`hiera_video.inference.predictor`)."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     with open(path, "w", encoding="utf-8") as handle:
-        json.dump(list(records), handle, indent=2)
+        json.dump(list(records), handle, indent=2, allow_nan=False)
         handle.write("\n")

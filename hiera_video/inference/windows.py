@@ -9,6 +9,7 @@ segment sampling instead of clips.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -51,11 +52,16 @@ class ViewSpec:
         return cls(int(match.group(1)), int(match.group(2)))
 
 
+def check_window_seconds(window_seconds: float) -> None:
+    """Raise ValueError unless ``window_seconds`` is a positive, finite number of seconds."""
+    if not (math.isfinite(window_seconds) and window_seconds > 0):
+        raise ValueError(f"window length must be a positive number of seconds, got {window_seconds}")
+
+
 def time_windows(duration: float, window_seconds: float) -> list[tuple[float, float]]:
     """``[(start, end)]`` in seconds: consecutive windows of ``window_seconds`` (the last one ends at
     ``duration``)."""
-    if window_seconds <= 0:
-        raise ValueError(f"window length must be positive seconds, got {window_seconds}")
+    check_window_seconds(window_seconds)
     count = max(1, int(-(-(duration - 1e-6) // window_seconds)))  # ceil, ignoring float dust at the end
     return [(i * window_seconds, min((i + 1) * window_seconds, duration)) for i in range(count)]
 

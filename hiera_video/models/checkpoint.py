@@ -3,9 +3,11 @@
 :func:`read_checkpoint_contents` is the one reader of every checkpoint file (official files, plain state
 dicts, safetensors, toolkit training checkpoints): one read gives the weights and the entries stored
 beside them, after the checks that name the file when it is missing, corrupt or unsafe to unpickle.
+A file whose weights hold NaN or infinity is refused at that read: every score of such a model is NaN.
 All compatibility rules live in ``adapt_state_dict``: MAE-only keys are dropped for classifiers, position
 embeddings are interpolated to the model's input size, and a classifier head of another size is left to
-its fresh initialization with a warning.
+its fresh initialization with a warning (fine-tuning to other classes). Testing and predict load with
+``complete=True`` instead: a weight the file does not give would be random, so it is an error.
 """
 import logging
 import os
@@ -15,6 +17,8 @@ from typing import Any, Dict, List, NamedTuple, Optional
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from hiera_video.utils.errors import UserError
 
 from .integrity import verify_checksum
 
@@ -34,8 +38,17 @@ class LoadResult(NamedTuple):
     reinitialized_keys: List[str]
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     """A checkpoint file cannot be read or does not fit the model."""
+
+
+class NonFiniteWeightsError(CheckpointError):
+    """A checkpoint's weights hold NaN or infinite values (a diverged training run or a damaged file)."""
+
+
+class IncompleteCheckpointError(CheckpointError):
+    """A checkpoint lacks weights of the model (or has a classifier head of another size) where every
+    weight must come from the file: the rest would be random."""
 
 
 class CheckpointContents(NamedTuple):
@@ -65,25 +78,46 @@ def read_checkpoint_contents(path: str | os.PathLike) -> CheckpointContents:
 
     Pickles are loaded with ``weights_only=True``. A missing, truncated or corrupt file, a pickle that
     would run code and a toolkit checkpoint whose content no longer matches its checksum all raise
-    :class:`CheckpointError` naming the file.
+    :class:`CheckpointError` naming the file; weights holding NaN or infinity raise
+    :class:`NonFiniteWeightsError` naming the file and its first such tensors.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint {path} does not exist (check the path, e.g. "
                               f"TRAIN.CHECKPOINT_FILE_PATH / TEST.CHECKPOINT_FILE_PATH).")
     if path.endswith(".safetensors") or _looks_like_safetensors(path):
-        return CheckpointContents(_read_safetensors(path), {})
-    content = _load_pickle(path)
-    try:
-        verify_checksum(content, path)
-    except ValueError as error:
-        raise CheckpointError(str(error)) from None
-    return _split_weights(content, path)
+        contents = CheckpointContents(_read_safetensors(path), {})
+    else:
+        content = _load_pickle(path)
+        try:
+            verify_checksum(content, path)
+        except ValueError as error:
+            raise CheckpointError(str(error)) from None
+        contents = _split_weights(content, path)
+    _refuse_non_finite(contents.state_dict, path)
+    return contents
 
 
 def read_checkpoint(path: str | os.PathLike) -> StateDict:
     """The model weights of a checkpoint file (:func:`read_checkpoint_contents` without the metadata)."""
     return read_checkpoint_contents(path).state_dict
+
+
+def non_finite_tensors(state_dict: StateDict) -> List[str]:
+    """Names of the floating-point (or complex) tensors of ``state_dict`` holding NaN or infinity, in order."""
+    return [key for key, value in state_dict.items()
+            if (value.is_floating_point() or value.is_complex()) and not bool(torch.isfinite(value).all())]
+
+
+def _refuse_non_finite(state_dict: StateDict, path: str) -> None:
+    """Raise NonFiniteWeightsError naming ``path`` and its first tensors with NaN / infinity, if any."""
+    bad = non_finite_tensors(state_dict)
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise NonFiniteWeightsError(
+            f"refusing to load {path}: {len(bad)} of its weight tensors hold NaN or infinite values ({shown}); "
+            "every score of such a model is NaN. The training that wrote it diverged or the file was damaged: "
+            "use an earlier checkpoint.")
 
 
 def _load_pickle(path: str) -> Any:
@@ -172,7 +206,8 @@ def _pos_embed_grids(model: nn.Module, key: str, tokens: int) -> Optional[tuple]
 
 
 def adapt_state_dict(state_dict: StateDict, model: nn.Module, source: str = "checkpoint") -> tuple:
-    """Make a checkpoint's state dict fit ``model``: returns (state dict, re-initialized keys).
+    """Make a checkpoint's state dict fit ``model``: returns (state dict, re-initialized keys: those of a
+    classifier head of another size, left out).
 
     Raises ``CheckpointError`` listing every parameter whose shape cannot be made to fit.
     """
@@ -185,10 +220,7 @@ def adapt_state_dict(state_dict: StateDict, model: nn.Module, source: str = "che
         if target is None or target.shape == value.shape:
             adapted[key] = value
         elif key in _HEAD_KEYS:
-            logger.warning("%s: classifier head %s has shape %s, the model's has %s; it is re-initialized "
-                           "(fine-tuning to another number of classes).", source, key, tuple(value.shape),
-                           tuple(target.shape))
-            reinitialized.append(key)
+            reinitialized.append(key)  # fine-tuning to another number of classes: the model's own init
         elif key in ("pos_embed", "pos_embed_spatial", "pos_embed_temporal") and value.dim() == 3:
             grids = _pos_embed_grids(model, key, value.shape[1])
             if grids is None:
@@ -205,24 +237,54 @@ def adapt_state_dict(state_dict: StateDict, model: nn.Module, source: str = "che
     return adapted, reinitialized
 
 
-def load_state_dict_into(model: nn.Module, state_dict: StateDict, source: str = "checkpoint") -> LoadResult:
-    """Load ``state_dict`` into ``model`` after ``adapt_state_dict``; reports missing and unexpected keys."""
+def load_state_dict_into(model: nn.Module, state_dict: StateDict, source: str = "checkpoint",
+                         complete: bool = False) -> LoadResult:
+    """Load ``state_dict`` into ``model`` after ``adapt_state_dict``; reports missing and unexpected keys.
+
+    A model weight the checkpoint does not give keeps its initialization with a warning (a classifier head
+    of another size too: fine-tuning), unless ``complete``: then it raises IncompleteCheckpointError
+    naming them, and the model is left untouched.
+    """
     adapted, reinitialized = adapt_state_dict(state_dict, model, source)
-    own_keys = set(model.state_dict())
-    if own_keys.isdisjoint(adapted):
+    own = model.state_dict()
+    if set(own).isdisjoint(adapted):
         raise CheckpointError(f"{source} holds no weights of this model (its first keys: "
                               f"{list(state_dict)[:5]}); is it a Hiera checkpoint?")
+    missing = [key for key in own if key not in adapted and key not in reinitialized]
+    head_changes = [f"{key}: checkpoint {tuple(state_dict[key].shape)} vs model {tuple(own[key].shape)}"
+                    for key in reinitialized]
+    if complete and (missing or head_changes):
+        raise IncompleteCheckpointError(_incomplete_message(source, missing, head_changes))
+    for change in head_changes:
+        logger.warning("%s: classifier head %s; it is re-initialized (fine-tuning to another number of "
+                       "classes).", source, change)
     result = model.load_state_dict(adapted, strict=False)
-    missing = [k for k in result.missing_keys if k not in reinitialized]
     if missing:
         logger.warning("%s: %d model parameters not in the checkpoint keep their initialization: %s",
-                       source, len(missing), ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else ""))
+                       source, len(missing), _some(missing))
     if result.unexpected_keys:
         logger.warning("%s: %d checkpoint keys not used by the model: %s", source, len(result.unexpected_keys),
-                       ", ".join(result.unexpected_keys[:10]) + (" ..." if len(result.unexpected_keys) > 10 else ""))
+                       _some(result.unexpected_keys))
     return LoadResult(missing, list(result.unexpected_keys), reinitialized)
 
 
-def load_checkpoint(model: nn.Module, path: str | os.PathLike) -> LoadResult:
-    """Load the weights of ``path`` (any supported format) into ``model``; see the module docstring."""
-    return load_state_dict_into(model, read_checkpoint(path), source=os.fspath(path))
+def _some(keys: List[str], limit: int = 10) -> str:
+    """The first ``limit`` keys, comma-separated, with " ..." when there are more."""
+    return ", ".join(keys[:limit]) + (" ..." if len(keys) > limit else "")
+
+
+def _incomplete_message(source: str, missing: List[str], head_changes: List[str]) -> str:
+    """Why ``source`` cannot give every weight: the missing parameters and the classifier head of another size."""
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} model parameters are not in the file ({_some(missing)})")
+    if head_changes:
+        problems.append("its classifier head has another number of classes (" + "; ".join(head_changes) + ")")
+    return (f"{source} does not hold every weight of this model: " + " and ".join(problems)
+            + ". Those weights would be random.")
+
+
+def load_checkpoint(model: nn.Module, path: str | os.PathLike, complete: bool = False) -> LoadResult:
+    """Load the weights of ``path`` (any supported format) into ``model``; see the module docstring and
+    :func:`load_state_dict_into` for ``complete``."""
+    return load_state_dict_into(model, read_checkpoint(path), source=os.fspath(path), complete=complete)

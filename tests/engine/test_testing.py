@@ -1,12 +1,15 @@
-"""Multi-view testing: summed softmax per video, metrics.json, failed videos, checkpoint choice."""
+"""Multi-view testing: summed softmax per video, metrics.json, failed videos, checkpoint choice, refused
+partial checkpoints."""
 import json
 
 import numpy as np
 import pytest
 import torch
 
-from hiera_video.engine import run
+from hiera_video.engine import get_task, run, save_checkpoint
 from hiera_video.engine.meters import classification_metrics, topk_accuracy
+from hiera_video.models.checkpoint import IncompleteCheckpointError
+from hiera_video.models.integrity import add_checksum
 from tests.engine.fakes import tiny_cfg
 
 
@@ -57,3 +60,34 @@ def test_metrics_count_top5_and_mean_class_accuracy():
     assert topk_accuracy(scores, labels, 2) == pytest.approx(100.0)
     assert metrics["top5"] == pytest.approx(100.0)  # k is capped at the number of classes
     assert metrics["mean_class_acc"] == pytest.approx((100.0 + 100.0 / 3) / 2)  # class 0: 1/1, class 1: 1/3
+
+
+@pytest.fixture
+def saved_model(tmp_path):
+    """A toolkit checkpoint of the tiny model (untrained: what matters here is which weights it holds)."""
+    cfg = tiny_cfg(tmp_path / "saved")
+    model = get_task(cfg).build_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    return save_checkpoint(cfg.OUTPUT_DIR, 0, model, optimizer, None, cfg.dump(), None)
+
+
+def test_a_checkpoint_lacking_weights_is_refused_unless_random_init_is_allowed(saved_model, tmp_path, fake_data):
+    state = torch.load(saved_model, weights_only=True)
+    state["model_state"] = {k: v for k, v in state["model_state"].items() if not k.startswith("blocks.0.")}
+    partial = str(tmp_path / "partial.pyth")
+    torch.save(add_checksum({k: v for k, v in state.items() if k != "checksum"}), partial)  # intact, incomplete
+    with pytest.raises(IncompleteCheckpointError, match=f"{partial} does not hold every weight") as error:
+        run(tiny_cfg(tmp_path / "refused", "TRAIN.ENABLE", "False", "TEST.CHECKPOINT_FILE_PATH", partial))
+    assert "blocks.0.norm1.weight" in str(error.value) and "TEST.ALLOW_RANDOM_INIT" in str(error.value)
+    assert not (tmp_path / "refused" / "test" / "metrics.json").exists()
+    metrics = run(tiny_cfg(tmp_path / "on_purpose", "TRAIN.ENABLE", "False", "TEST.CHECKPOINT_FILE_PATH", partial,
+                           "TEST.ALLOW_RANDOM_INIT", "True")).test.metrics
+    assert metrics["num_evaluated"] == 12 and metrics["checkpoint"] == partial
+
+
+def test_a_checkpoint_with_a_head_of_another_size_is_refused(saved_model, tmp_path, fake_data):
+    with pytest.raises(IncompleteCheckpointError, match=r"head\.projection\.weight: checkpoint \(4, 128\) vs model "
+                       r"\(5, 128\)"):
+        run(tiny_cfg(tmp_path, "TRAIN.ENABLE", "False", "TEST.CHECKPOINT_FILE_PATH", str(saved_model),
+                     "MODEL.NUM_CLASSES", "5"))
+    assert not (tmp_path / "test" / "metrics.json").exists()

@@ -159,3 +159,51 @@ def test_the_script_runs_from_a_checkout(toolkit_checkpoint, videos, tmp_path):
     (record,) = json.loads(json_path.read_text())
     assert record["error"] is None and record["top_k"][0]["label"] in CLASS_NAMES
     assert completed.stdout.startswith(videos["short"])
+
+
+@pytest.mark.parametrize("option, value, allowed", [
+    ("--views", "0x0", "at least one temporal clip is needed"),
+    ("--views", "2x2", "spatial crops must be 1 (centre) or 3"),
+    ("--window-views", "1x0", "spatial crops must be 1 (centre) or 3"),
+    ("--window", "-1", "must be a positive number of seconds, got '-1'"),
+    ("--window", "nan", "must be a positive number of seconds, got 'nan'"),
+    ("--window", "inf", "must be a positive number of seconds, got 'inf'"),
+    ("--batch-size", "0", "must be a whole number of at least 1, got '0'"),
+    ("--workers", "-1", "must be a whole number of at least 0, got '-1'"),
+    ("--top-k", "0", "must be a whole number of at least 1, got '0'"),
+    ("--decode-timeout", "-2", "must be 0 or a positive number of seconds, got '-2'"),
+])
+def test_bad_numbers_and_views_are_argument_errors_that_say_what_is_allowed(videos, option, value, allowed, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([videos["clip"], "--checkpoint", "unused.pyth", "--window", "1", option, value])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("predict.py: error: ") and f"argument {option}: " in error and allowed in error
+
+
+def test_the_json_file_is_written_before_the_table_is_printed(toolkit_checkpoint, videos, tmp_path, monkeypatch):
+    def broken_terminal(text, stream):
+        raise BrokenPipeError("the terminal went away")
+
+    monkeypatch.setattr("hiera_video.inference.cli.show", broken_terminal)
+    json_path = tmp_path / "p.json"
+    with pytest.raises(BrokenPipeError):
+        main([videos["short"], "--checkpoint", toolkit_checkpoint, "--json", str(json_path)])
+    (record,) = json.loads(json_path.read_text())
+    assert record["error"] is None and record["path"] == videos["short"]
+
+
+def test_a_file_name_that_is_not_utf8_is_printed_escaped_and_kept_in_the_json(toolkit_checkpoint, videos, tmp_path):
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    name = b"caf\xe9_\xff.mp4"  # Latin-1 bytes: not valid UTF-8
+    shutil.copy(videos["short"], os.path.join(os.fsencode(folder), name))
+    json_path = tmp_path / "p.json"
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "predict.py"), str(folder), "--checkpoint", toolkit_checkpoint,
+         "--json", str(json_path), "--top-k", "1", "--device", "cpu"],
+        capture_output=True, cwd=tmp_path, timeout=120, env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+    assert completed.returncode == 0, completed.stderr.decode(errors="replace")
+    (record,) = json.loads(json_path.read_text())
+    assert os.fsencode(record["path"]) == os.path.join(os.fsencode(folder), name) and record["error"] is None
+    assert completed.stdout.decode("utf-8").startswith(f"{folder}/caf\\xe9_\\xff.mp4  (1.00 s")

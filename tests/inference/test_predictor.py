@@ -1,4 +1,5 @@
-"""VideoClassifier: checkpoints in, plain-dict predictions out; windows, arrays, bad files, batching."""
+"""VideoClassifier: checkpoints in, plain-dict predictions out; windows, arrays, bad files, batching, scores
+that are not finite."""
 import json
 import os
 
@@ -8,6 +9,7 @@ import torch
 
 from hiera_video import VideoClassifier
 from hiera_video.inference.predictor import resolve_device, resolve_precision
+from hiera_video.inference.report import write_json
 from hiera_video.datasets.clip_dataset import VideoClipDataset
 from hiera_video.datasets.decoding import VideoDecodeError, open_video
 from hiera_video.datasets.list_files import VideoEntry
@@ -172,6 +174,29 @@ def test_bad_arguments_are_refused(classifier, videos):
         classifier.predict(videos["clip"], views="many")
     with pytest.raises(ValueError, match="precision"):
         VideoClassifier(MeanColourClassifier(), tiny_cfg(), CLASS_NAMES, precision="int8")
+    for window in (float("nan"), float("inf"), -1.0):
+        with pytest.raises(ValueError, match="window length must be a positive number of seconds"):
+            classifier.predict(videos["clip"], window=window)
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        VideoClassifier(MeanColourClassifier(), tiny_cfg(), CLASS_NAMES, batch_size=-1)
+
+
+class OverflowingClassifier(MeanColourClassifier):
+    """Finite weights whose logits overflow: +inf and -inf in one row give NaN probabilities."""
+
+    def forward(self, clips):
+        logits = super().forward(clips)
+        return logits * torch.tensor([float("inf"), float("-inf"), 1.0])
+
+
+def test_a_video_whose_scores_are_not_finite_fails_and_its_record_stays_valid_json(videos, tmp_path):
+    overflowing = VideoClassifier(OverflowingClassifier(), tiny_cfg(), CLASS_NAMES, device="cpu")
+    (record,) = overflowing.predict_many([videos["short"]], window=0.5)
+    assert record["error"] == "the model's scores are NaN or infinite" and record["top_k"] == []
+    write_json([record], tmp_path / "p.json")
+    json.loads((tmp_path / "p.json").read_text(), parse_constant=lambda name: pytest.fail(f"non-standard {name}"))
+    with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
+        write_json([{"score": float("nan")}], tmp_path / "never.json")
 
 
 def test_device_and_precision_choices():

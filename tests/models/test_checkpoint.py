@@ -1,4 +1,5 @@
-"""Checkpoint loading: every accepted format, head resizing, MAE encoders, position embeddings, bad files."""
+"""Checkpoint loading: every accepted format, head resizing, MAE encoders, position embeddings, bad files,
+incomplete and non-finite weights."""
 import logging
 import os
 import pickle
@@ -9,8 +10,11 @@ import torch
 from safetensors.torch import save_file
 
 from hiera_video.models import CheckpointError, create_model, load_checkpoint
-from hiera_video.models.checkpoint import read_checkpoint, read_checkpoint_contents
+from hiera_video.models.checkpoint import (
+    IncompleteCheckpointError, NonFiniteWeightsError, read_checkpoint, read_checkpoint_contents,
+)
 from hiera_video.models.integrity import add_checksum
+from hiera_video.utils.errors import UserError
 
 from .oracle import TINY_VIDEO, build_official, relative_error
 
@@ -185,3 +189,67 @@ def test_a_pickle_that_would_run_code_is_refused(tmp_path):
         pickle.dump({"model_state": {"x": _RunsCode()}}, handle)
     with pytest.raises(CheckpointError, match="refusing to load .*evil.pth"):
         create_model("hiera_base_16x224", checkpoint=str(path), **TINY_VIDEO)
+
+
+def test_checkpoint_errors_are_user_errors_that_old_except_clauses_still_catch():
+    for error_class in (CheckpointError, NonFiniteWeightsError, IncompleteCheckpointError):
+        assert issubclass(error_class, CheckpointError) and issubclass(error_class, UserError)
+        assert issubclass(error_class, RuntimeError)
+
+
+@pytest.fixture
+def tiny_weights(tmp_path):
+    """A tiny video classifier (7 classes) and the path of its plain state dict."""
+    torch.manual_seed(0)
+    model = create_model("hiera_base_16x224", **TINY_VIDEO)
+    path = tmp_path / "tiny.pth"
+    torch.save(model.state_dict(), path)
+    return model, path
+
+
+def test_complete_loading_refuses_missing_weights_naming_the_file_and_keeps_the_model(tmp_path, tiny_weights):
+    source, _ = tiny_weights
+    state = source.state_dict()
+    dropped = [key for key in state if key.startswith("blocks.1.")]
+    path = tmp_path / "partial.pth"
+    torch.save({k: v for k, v in state.items() if k not in dropped}, path)
+    model = create_model("hiera_base_16x224", **TINY_VIDEO)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(IncompleteCheckpointError) as error:
+        load_checkpoint(model, path, complete=True)
+    message = str(error.value)
+    assert str(path) in message and f"{len(dropped)} model parameters are not in the file" in message
+    assert dropped[0] in message and "would be random" in message
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # refused before loading
+    assert load_checkpoint(model, path).missing_keys == dropped  # fine-tuning may start from it
+
+
+def test_complete_loading_refuses_a_head_of_another_size(tiny_weights, caplog):
+    _, path = tiny_weights
+    model = create_model("hiera_base_16x224", **{**TINY_VIDEO, "num_classes": 3})
+    with caplog.at_level(logging.WARNING), pytest.raises(IncompleteCheckpointError) as error:
+        load_checkpoint(model, path, complete=True)
+    assert str(path) in str(error.value)
+    assert "head.projection.weight: checkpoint (7, 128) vs model (3, 128)" in str(error.value)
+    assert "re-initialized" not in caplog.text  # no "fine-tuning" warning before the refusal
+
+
+@pytest.mark.parametrize("bad_value", [float("nan"), float("inf"), float("-inf")], ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize("fmt", ["plain", "toolkit", "safetensors"])
+def test_non_finite_weights_are_refused_naming_the_file_and_the_first_bad_tensors(tmp_path, tiny_weights, fmt,
+                                                                                   bad_value):
+    state = {k: v.clone() for k, v in tiny_weights[0].state_dict().items()}
+    state["blocks.0.attn.qkv.weight"][3, 2] = bad_value
+    state["head.projection.bias"].fill_(bad_value)
+    path = tmp_path / ("w.safetensors" if fmt == "safetensors" else "w.pth")
+    if fmt == "plain":
+        torch.save(state, path)
+    elif fmt == "toolkit":  # a valid checksum: the file is intact, its weights are not
+        torch.save(add_checksum({"epoch": 0, "model_state": state}), path)
+    else:
+        save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+    with pytest.raises(NonFiniteWeightsError) as error:
+        read_checkpoint_contents(path)
+    message = str(error.value)
+    assert f"refusing to load {path}" in message and "2 of its weight tensors hold NaN or infinite" in message
+    assert "(blocks.0.attn.qkv.weight, head.projection.bias)" in message
