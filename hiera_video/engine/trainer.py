@@ -22,7 +22,9 @@ from torch.nn.parallel import DistributedDataParallel
 from hiera_video.datasets.clip_dataset import FailureTracker
 from hiera_video.utils.errors import UserError
 
-from .checkpoint import find_latest_checkpoint, resume_from_latest_good_checkpoint, save_checkpoint, unwrap_model
+from .checkpoint import (
+    claim_output_dir, find_latest_checkpoint, resume_from_latest_good_checkpoint, save_checkpoint, unwrap_model,
+)
 from .data import seed_everything
 from .distributed import DistributedContext, all_gather_objects, all_reduce_mean, barrier
 from .logging import StatsWriter, get_logger, progress
@@ -209,6 +211,8 @@ def train(cfg: CfgNode, ctx: DistributedContext) -> TrainResult:
     """Train ``cfg.TASK`` for SOLVER.MAX_EPOCH epochs, resuming when allowed."""
     logger = get_logger()
     task = get_task(cfg)
+    if ctx.is_main:
+        claim_output_dir(cfg.OUTPUT_DIR)  # a second live job on this OUTPUT_DIR stops here, before any work
     latest = find_latest_checkpoint(cfg.OUTPUT_DIR) if cfg.TRAIN.AUTO_RESUME else None
     model = initialize_model(cfg, task, ctx) if latest is None else task.build_model().to(ctx.device)
     optimizer = build_optimizer(model, cfg)

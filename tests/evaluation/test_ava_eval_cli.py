@@ -148,5 +148,5 @@ def test_chart_without_matplotlib_names_the_extra(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", refuse_matplotlib)
-    with pytest.raises(ImportError, match=r"pip install hiera-video\[plot\]"):
+    with pytest.raises(ImportError, match=r"pip install matplotlib \(or pip install -e '\.\[plot\]' in a checkout\)"):
         plots.save_per_class_ap_chart(None, "unused.png")
