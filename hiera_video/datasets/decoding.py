@@ -65,6 +65,14 @@ logger = logging.getLogger(__name__)
 BACKENDS = ("pyav", "decord", "torchcodec")
 
 
+def error_reason(error: BaseException) -> str:
+    """The reason of a decoder's error in words: FFmpeg's message without its errno number and the path
+    (``[Errno 1094995529] Invalid data found when processing input: 'x.mp4'`` -> ``invalid data found when
+    processing input``); other errors as they print."""
+    reason = getattr(error, "strerror", None)
+    return reason[0].lower() + reason[1:] if isinstance(reason, str) and reason else str(error)
+
+
 class VideoDecodeError(RuntimeError):
     """A video could not be opened or decoded; ``str(error)`` names the file and the reason."""
 
@@ -216,7 +224,7 @@ class PyAVReader(VideoReader):
         try:
             self._container = av.open(self.path, metadata_errors="ignore")
         except (av.FFmpegError, OSError, UnicodeDecodeError) as error:
-            raise VideoDecodeError(self.path, f"cannot open ({error})") from None
+            raise VideoDecodeError(self.path, f"cannot open ({error_reason(error)})") from None
         if not self._container.streams.video:
             self._container.close()
             raise VideoDecodeError(self.path, "no video stream (audio-only or not a video file)")
@@ -307,7 +315,7 @@ class PyAVReader(VideoReader):
                 # No timestamps, or decoded frames whose timestamps differ from their packets': count frames.
                 self._decode_from_start(missing, frames, short_side)
         except av.FFmpegError as error:
-            raise VideoDecodeError(self.path, f"decoding failed ({error})") from None
+            raise VideoDecodeError(self.path, f"decoding failed ({error_reason(error)})") from None
         missing = [i for i in sorted_unique_indices if i not in frames]
         if missing and frames and missing[0] > max(frames):
             self._stand_in_for_missing_tail(missing, frames)
@@ -383,21 +391,21 @@ class PyAVReader(VideoReader):
 
 
 class DecordReader(VideoReader):
-    """decord reader (optional extra ``pip install hiera-video[decord]``); does not apply rotation."""
+    """decord reader (optional extra ``pip install decord``); does not apply rotation."""
 
     def __init__(self, path: str, threads: int = 0):
         try:
             import decord
         except ImportError:
             raise ImportError(
-                "DATA.DECODING_BACKEND='decord' needs decord: pip install hiera-video[decord]"
+                "DATA.DECODING_BACKEND='decord' needs decord: pip install decord"
             ) from None
         self.path = str(path)
         _check_file(self.path)
         try:
             self._reader = decord.VideoReader(self.path, ctx=decord.cpu(0), num_threads=threads)
         except (decord.DECORDError, RuntimeError) as error:
-            raise VideoDecodeError(self.path, f"cannot open ({error})") from None
+            raise VideoDecodeError(self.path, f"cannot open ({error_reason(error)})") from None
         self.num_frames = len(self._reader)
         if self.num_frames == 0:
             raise VideoDecodeError(self.path, "video stream has no frames")
@@ -414,7 +422,7 @@ class DecordReader(VideoReader):
         try:
             batch = self._reader.get_batch(sorted_unique_indices).asnumpy()  # [T, H, W, C]
         except (decord.DECORDError, RuntimeError) as error:
-            raise VideoDecodeError(self.path, f"decoding failed ({error})") from None
+            raise VideoDecodeError(self.path, f"decoding failed ({error_reason(error)})") from None
         return downscale(batch, short_side)
 
 
@@ -431,7 +439,7 @@ class TorchCodecReader(VideoReader):
         try:
             self._decoder = VideoDecoder(self.path, seek_mode="exact", num_ffmpeg_threads=threads)
         except (RuntimeError, ValueError) as error:
-            raise VideoDecodeError(self.path, f"cannot open ({error})") from None
+            raise VideoDecodeError(self.path, f"cannot open ({error_reason(error)})") from None
         meta = self._decoder.metadata
         self.num_frames = int(meta.num_frames or 0)
         if self.num_frames == 0:
@@ -444,7 +452,7 @@ class TorchCodecReader(VideoReader):
         try:
             batch = self._decoder.get_frames_at(indices=sorted_unique_indices).data  # [T, C, H, W]
         except (RuntimeError, ValueError) as error:
-            raise VideoDecodeError(self.path, f"decoding failed ({error})") from None
+            raise VideoDecodeError(self.path, f"decoding failed ({error_reason(error)})") from None
         return downscale(batch.permute(0, 2, 3, 1).numpy(), short_side)  # [T, C, H, W] -> [T, H, W, C]
 
 

@@ -178,4 +178,4 @@ def _import(package: str):
         return __import__(package)
     except ImportError:
         raise EnvironmentMismatchError(f"ONNX export needs the {package} package: pip install "
-                                       "'hiera-video[export]' (or pip install onnx onnxruntime).") from None
+                                       "onnx onnxruntime (or pip install -e '.[export]' in a checkout).") from None

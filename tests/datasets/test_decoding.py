@@ -225,3 +225,12 @@ def test_the_decode_helper_does_not_import_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parents[2])
     assert result.stdout.strip() == "False", "each DataLoader worker's helper would carry torch's memory"
+
+
+def test_an_undecodable_file_says_why_in_words_without_ffmpegs_error_number(tmp_path):
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(b"\x00not a video" * 100)
+    with pytest.raises(VideoDecodeError) as error:
+        open_video(str(garbage))
+    assert error.value.reason == "cannot open (invalid data found when processing input)"
+    assert "Errno" not in str(error.value) and "garbage.mp4" in str(error.value)

@@ -15,7 +15,7 @@ from tests.journeys.test_user_errors import assert_one_error_line
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None,
-    reason="onnx / onnxruntime not installed (pip install 'hiera-video[export]')")
+    reason="onnx / onnxruntime not installed (pip install -e '.[export]')")
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from hiera_video.utils.errors import MissingInputError
 TINY = dict(input_size=(4, 32, 32), embed_dim=16, num_heads=1, stages=(1, 1, 1, 1), num_classes=5)
 needs_onnxruntime = pytest.mark.skipif(
     importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None,
-    reason="onnx / onnxruntime not installed (pip install 'hiera-video[export]')")
+    reason="onnx / onnxruntime not installed (pip install -e '.[export]')")
 
 
 @pytest.fixture(scope="module")
