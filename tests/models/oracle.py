@@ -10,7 +10,7 @@ TINY_IMAGE = dict(input_size=(64, 64), embed_dim=16, num_heads=1, stages=(1, 2, 
 
 def import_official():
     """The official ``hiera`` package (hiera-transformer), installed by the ``dev`` extra."""
-    return pytest.importorskip("hiera", reason="the oracle needs `pip install -e ".[dev]"`")
+    return pytest.importorskip("hiera", reason="the oracle needs `pip install -e '.[dev]'`")
 
 
 def build_official(official, name: str, **overrides):
