@@ -4,7 +4,6 @@ import importlib.util
 import os
 from pathlib import Path
 
-import pytest
 import yaml
 
 from hiera_video.datasets import build_dataset
