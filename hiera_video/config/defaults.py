@@ -117,6 +117,7 @@ _C.MAE.DECODER_NUM_HEADS = 16
 _C.MAE.NORM_PIX_LOSS = True
 # What the decoder predicts for masked units: "pixel" (normalized pixels) or "hog" (MaskFeat HOG of each
 # frame and channel, 9 bins, 8x8-pixel cells; paper Table 3c: 86.1 on video vs 85.5 for pixels).
+# NORM_PIX_LOSS applies to pixel targets only (HOG cells are L2-normalized already).
 _C.MAE.TARGET = "pixel"
 # Fuse the encoder's stages into the decoder's input (paper Table 3a: 85.5 with, 83.8 without); False feeds
 # the decoder the last stage only.
