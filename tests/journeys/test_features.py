@@ -7,11 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from hiera_video.utils.motion_dataset import CLASS_NAMES, MotionVideoSpec, make_motion_dataset
+from hiera_video.utils.motion_dataset import MotionVideoSpec, make_motion_dataset
 from tests.journeys.conftest import QUICK, TINY_HIERA, Command, run_command, run_net_command, run_together, \
     write_undecodable
 
-CHANCE = 100.0 / len(CLASS_NAMES)
 # 4 epochs of 32 motion videos: enough for the features to tell directions apart, not for a good classifier.
 TRAINING = [*QUICK, *TINY_HIERA, "SOLVER.MAX_EPOCH", "4", "TRAIN.CHECKPOINT_PERIOD", "4", "TEST.ENABLE", "False",
             "TRAIN.BATCH_SIZE", "8", "SOLVER.BASE_LR", "0.05", "SOLVER.WARMUP_EPOCHS", "0.5"]
