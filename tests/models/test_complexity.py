@@ -4,8 +4,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
-from hiera_video.models.complexity import model_complexity
+from hiera_video.models import create_model
+from hiera_video.models.complexity import count_macs, model_complexity
 
 # (params in millions, GMACs with attention) measured on the official implementation.
 PAPER = {
@@ -35,3 +37,22 @@ def test_model_info_prints_a_row_per_model():
     rows = [line.split() for line in out.splitlines()[1:]]
     assert rows == [["hiera_base_16x224", "16x224x224", "51.09", "101.7"],
                     ["hiera_tiny_224", "224x224", "27.91", "4.9"]]
+
+
+@pytest.mark.parametrize("name", ["hiera_base_16x224", "hiera_small_224"])
+def test_counting_repeated_blocks_once_gives_the_full_count(name):
+    with torch.device("meta"):
+        model = create_model(name).eval()
+        inputs = torch.empty(1, 3, *model.input_size)
+        assert count_macs(model, inputs) == count_macs(model, inputs, reuse_repeated_blocks=False)
+
+
+def test_blocks_run_normally_after_a_count():
+    model = create_model("hiera_base_16x224", input_size=(8, 64, 64), embed_dim=16, stages=(1, 2, 1, 1),
+                         num_classes=5).eval()
+    clips = torch.randn(1, 3, 8, 64, 64)
+    with torch.no_grad():
+        before = model(clips)
+        count_macs(model, clips)
+        assert all("forward" not in vars(block) for block in model.blocks)
+        assert torch.equal(model(clips), before)
