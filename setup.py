@@ -21,6 +21,9 @@ setup(
         "pyyaml",
         "tqdm",
         "safetensors",
+        "webdataset",  # tools/make_shards.py writes shards in its layout
+        "fsspec",  # remote lists, videos, shards and checkpoints (s3fs / gcsfs add s3:// and gs://)
+        "aiohttp",  # fsspec's http(s):// backend
     ],
     extras_require={
         "decord": ["decord"],

@@ -165,6 +165,12 @@ _C.DATA.NUM_RETRIES = 10
 _C.DATA.VIDEO_NAME_FORMAT = "{youtube_id}_{time_start:06d}_{time_end:06d}.mp4"
 # SSv2 frame-list layout: frames are BGR JPEGs to convert.
 _C.DATA.REVERSE_INPUT_CHANNEL = False
+# Where videos come from: "files" (the list files' videos) or "shards" (tools/make_shards.py's tar shards
+# and {split}.json manifests in PATH_TO_DATA_DIR, a folder or an fsspec URL).
+_C.DATA.FORMAT = "files"
+# Remote reads (fsspec URLs: http(s)://, s3://, gs://): seconds per request, and tries after a failure.
+_C.DATA.REMOTE_TIMEOUT = 60.0
+_C.DATA.REMOTE_RETRIES = 3
 
 # ---------------------------------------------------------------------------------------------------------
 # Augmentation

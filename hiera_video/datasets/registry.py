@@ -26,8 +26,13 @@ def register_dataset(name: str, builder: Callable) -> None:
 
 
 def build_dataset(cfg, split: str, mode: Optional[str] = None):
-    """The dataset of ``split`` ("train", "val", "test"); ``mode`` "train"/"test" overrides the default."""
+    """The dataset of ``split`` ("train", "val", "test"); ``mode`` "train"/"test" overrides the default.
+    ``DATA.FORMAT shards`` reads the split's shards (:mod:`hiera_video.datasets.shard_dataset`) instead."""
     name = (cfg.TRAIN.DATASET if split == "train" else cfg.TEST.DATASET).lower()
+    if cfg.DATA.FORMAT == "shards":  # tools/make_shards.py's tar shards instead of the listed files
+        from hiera_video.datasets.shard_dataset import build_shard_dataset
+
+        return build_shard_dataset(cfg, split, name, mode=mode)
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; TRAIN.DATASET / TEST.DATASET must be one of {sorted(DATASETS)}")
     return DATASETS[name](cfg, split, mode=mode)
