@@ -394,12 +394,11 @@ class DecordReader(VideoReader):
     """decord reader (optional extra ``pip install decord``); does not apply rotation."""
 
     def __init__(self, path: str, threads: int = 0):
-        try:
-            import decord
-        except ImportError:
-            raise ImportError(
-                "DATA.DECODING_BACKEND='decord' needs decord: pip install decord"
-            ) from None
+        problem = backend_problem("decord")
+        if problem:
+            raise ImportError(f"DATA.DECODING_BACKEND='decord': {problem}")
+        import decord
+
         self.path = str(path)
         _check_file(self.path)
         try:
@@ -430,10 +429,11 @@ class TorchCodecReader(VideoReader):
     """torchcodec reader, used when ``torchcodec`` is installed; does not apply rotation."""
 
     def __init__(self, path: str, threads: int = 0):
-        try:
-            from torchcodec.decoders import VideoDecoder
-        except ImportError:
-            raise ImportError("DATA.DECODING_BACKEND='torchcodec' needs torchcodec: pip install torchcodec") from None
+        problem = backend_problem("torchcodec")
+        if problem:
+            raise ImportError(f"DATA.DECODING_BACKEND='torchcodec': {problem}")
+        from torchcodec.decoders import VideoDecoder
+
         self.path = str(path)
         _check_file(self.path)
         try:
@@ -490,16 +490,32 @@ class FrameListReader(VideoReader):
 _READERS = {"pyav": PyAVReader, "decord": DecordReader, "torchcodec": TorchCodecReader}
 
 
+_OPTIONAL_BACKEND_MODULES = {"decord": "decord", "torchcodec": "torchcodec.decoders"}
+_INSTALL_HINTS = {
+    "decord": "pip install decord",
+    "torchcodec": "pip install torchcodec; it also needs FFmpeg's shared libraries (4 to 7), e.g. "
+                  "apt-get install libavcodec-dev libavformat-dev libswscale-dev",
+}
+
+
+def backend_problem(backend: str) -> Optional[str]:
+    """Why ``backend`` cannot decode here (with what to install), or None when it can."""
+    module = _OPTIONAL_BACKEND_MODULES.get(backend)
+    if module is None:
+        return None
+    try:
+        __import__(module)
+    except ImportError:
+        return f"{backend} is not installed ({_INSTALL_HINTS[backend]})"
+    except Exception as error:  # a broken optional install must not break the default backend
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        return f"{backend} is installed but does not load ({reason}); {_INSTALL_HINTS[backend]}"
+    return None
+
+
 def available_backends() -> list[str]:
-    """Backends whose library imports here."""
-    found = ["pyav"]
-    for name, module in (("decord", "decord"), ("torchcodec", "torchcodec.decoders")):
-        try:
-            __import__(module)
-            found.append(name)
-        except Exception:  # a broken optional install must not break the default backend
-            pass
-    return found
+    """Backends whose library imports and loads here."""
+    return [name for name in BACKENDS if backend_problem(name) is None]
 
 
 def open_video(
