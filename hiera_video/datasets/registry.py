@@ -1,6 +1,6 @@
 """Datasets by name: ``build_dataset(cfg, split)`` picks the reader of ``TRAIN.DATASET`` (train split) or
-``TEST.DATASET`` (val / test) in :data:`DATASETS` ("kinetics", "ssv2", "ava"); other readers add themselves
-with :func:`register_dataset`. The engine's loaders (:mod:`hiera_video.engine.data`) wrap them.
+``TEST.DATASET`` (val / test) in :data:`DATASETS` ("kinetics", "ssv2", "ava", "imagenet"); other readers add
+themselves with :func:`register_dataset`. The engine's loaders (:mod:`hiera_video.engine.data`) wrap them.
 """
 from __future__ import annotations
 
@@ -17,7 +17,16 @@ def _ava_dataset(cfg, split: str, mode: Optional[str] = None):
     return AvaDataset(cfg, split, mode=mode)
 
 
-DATASETS: dict[str, Callable] = {"kinetics": KineticsDataset, "ssv2": SSv2Dataset, "ava": _ava_dataset}
+def _image_folder_dataset(cfg, split: str, mode: Optional[str] = None):
+    """ImageNet-style image folders (:class:`hiera_video.datasets.image_folder.ImageFolderDataset`), imported
+    on first use."""
+    from hiera_video.datasets.image_folder import ImageFolderDataset
+
+    return ImageFolderDataset(cfg, split, mode=mode)
+
+
+DATASETS: dict[str, Callable] = {"kinetics": KineticsDataset, "ssv2": SSv2Dataset, "ava": _ava_dataset,
+                                 "imagenet": _image_folder_dataset}
 
 
 def register_dataset(name: str, builder: Callable) -> None:

@@ -8,6 +8,7 @@ is the one list of tasks (config validation asks :func:`task_names`).
 """
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Optional
@@ -17,6 +18,8 @@ from fvcore.common.config import CfgNode
 from torch.utils.data import DataLoader
 
 from hiera_video.models import load_checkpoint
+from hiera_video.models.hiera import Hiera
+from hiera_video.models.registry import model_architecture
 
 from ..data import build_test_loader, build_train_loader
 from ..distributed import DistributedContext
@@ -112,9 +115,22 @@ def describe_model(cfg: CfgNode, model: torch.nn.Module) -> str:
     return f"{cfg.MODEL.MODEL_NAME}{' with ' + overrides if overrides else ''}: {count / 1e6:.2f}M parameters"
 
 
-def model_input_size(cfg: CfgNode) -> tuple[int, int, int]:
-    """(T, H, W) of the model input: DATA.NUM_FRAMES frames of DATA.TRAIN_CROP_SIZE squares."""
-    return (cfg.DATA.NUM_FRAMES, cfg.DATA.TRAIN_CROP_SIZE, cfg.DATA.TRAIN_CROP_SIZE)
+def named_architecture(cfg: CfgNode, name: str) -> dict[str, Any]:
+    """Constructor arguments of model ``name`` as built from ``cfg``: Hiera's defaults (which the MAE model
+    passes on), the registered model's, then the HIERA.* overrides."""
+    _, architecture = model_architecture(name)
+    defaults = {arg: parameter.default for arg, parameter in inspect.signature(Hiera).parameters.items()
+                if parameter.default is not inspect.Parameter.empty}
+    return {**defaults, **architecture, **hiera_overrides(cfg)}
+
+
+def model_input_size(cfg: CfgNode) -> tuple[int, ...]:
+    """(T, H, W) of the model input: DATA.NUM_FRAMES frames of DATA.TRAIN_CROP_SIZE squares; (H, W) for an
+    image model (``hiera_*_224``, whose registered input size has two entries)."""
+    crop = cfg.DATA.TRAIN_CROP_SIZE
+    if len(named_architecture(cfg, cfg.MODEL.MODEL_NAME)["input_size"]) == 2:
+        return (crop, crop)
+    return (cfg.DATA.NUM_FRAMES, crop, crop)
 
 
 class Task(ABC):

@@ -10,7 +10,7 @@ from fvcore.common.config import CfgNode
 from hiera_video.datasets.batches import ClipBatch
 from hiera_video.models import create_model
 
-from .base import StepOutput, Task, hiera_overrides, model_input_size, register_task
+from .base import StepOutput, Task, hiera_overrides, model_input_size, named_architecture, register_task
 
 
 @register_task("mae")
@@ -20,11 +20,8 @@ class MaskedAutoencoderTask(Task):
     @classmethod
     def check_config(cls, cfg: CfgNode) -> None:
         """MAE.MASK_RATIO must keep at least one mask unit of the input visible."""
-        from hiera_video.models.registry import model_architecture
-
         name = cfg.MODEL.MODEL_NAME
-        _, architecture = model_architecture(name if name.startswith("mae_") else f"mae_{name}")
-        architecture.update(hiera_overrides(cfg))
+        architecture = named_architecture(cfg, name if name.startswith("mae_") else f"mae_{name}")
         input_size = model_input_size(cfg)[-len(architecture["patch_stride"]):]  # (T, H, W), or (H, W) for images
         tokens = [size // stride for size, stride in zip(input_size, architecture["patch_stride"])]
         num_units = math.prod(t // m for t, m in zip(tokens, architecture["mask_unit_size"]))
