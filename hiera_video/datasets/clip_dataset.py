@@ -28,9 +28,11 @@ import torch
 from hiera_video.datasets.batches import ClipBatch, ViewBatch
 from hiera_video.datasets.decoding import FrameListReader, VideoDecodeError, VideoReader, open_video
 from hiera_video.datasets.list_files import VideoEntry
+from hiera_video.datasets.remote_video import open_video_url
 from hiera_video.datasets.sampling import frames_on_screen, segment_indices, train_clip_indices
 from hiera_video.datasets.test_views import MultiViewPipeline
 from hiera_video.datasets.transforms import TrainTransform
+from hiera_video.utils import remote
 from hiera_video.utils.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -150,10 +152,13 @@ class VideoClipDataset(torch.utils.data.Dataset):
 
     # ---------------------------------------------------------------------------------------------------
     def open(self, entry: VideoEntry) -> VideoReader:
-        """Open one listed video (frame lists are read as images, files through the configured backend)."""
+        """Open one listed video (frame lists are read as images, files and URLs through the configured
+        backend)."""
         if entry.frame_paths is not None:
             return FrameListReader(entry.path, entry.frame_paths, fps=self.cfg.DATA.TARGET_FPS)
         timeout = self.cfg.DATA.DECODE_TIMEOUT or None
+        if remote.is_url(entry.path):
+            return open_video_url(entry.path, self.cfg.DATA, timeout)
         return open_video(resolve_video_path(entry.path), self.cfg.DATA.DECODING_BACKEND, timeout=timeout)
 
     def _clip_indices(self, video: VideoReader, num_clips: int) -> torch.Tensor:

@@ -29,13 +29,17 @@ from hiera_video.datasets.list_files import (
     read_kinetics_annotations,
     read_path_label_list,
 )
+from hiera_video.utils import remote
 from hiera_video.utils.errors import MissingInputError
 
 _SPLIT_FILES = {"train": ("train.csv",), "val": ("val.csv", "validate.csv"), "test": ("test.csv",)}
+# What a list folder on a URL (DATA.PATH_TO_DATA_DIR http(s)://, s3://, ...) is copied for.
+_LIST_FOLDER_FILES = ("train.csv", "val.csv", "validate.csv", "test.csv", "classids.json", "labels.txt")
 
 
-def kinetics_list_path(data_dir: str, split: str) -> str:
-    """The list file of ``split`` in ``data_dir``; a clear error when none exists."""
+def kinetics_list_path(data_dir: str, split: str, shown_dir: Optional[str] = None) -> str:
+    """The list file of ``split`` in ``data_dir``; a clear error naming ``shown_dir`` (default ``data_dir``:
+    the folder or URL the user gave) when none exists."""
     if split not in _SPLIT_FILES:
         raise ValueError(f"split must be one of {sorted(_SPLIT_FILES)}, got {split!r}")
     for name in _SPLIT_FILES[split]:
@@ -43,7 +47,8 @@ def kinetics_list_path(data_dir: str, split: str) -> str:
         if os.path.isfile(path):
             return path
     raise MissingInputError(
-        f"no {' or '.join(_SPLIT_FILES[split])} in DATA.PATH_TO_DATA_DIR={data_dir!r}; see datasets/README.md"
+        f"no {' or '.join(_SPLIT_FILES[split])} in DATA.PATH_TO_DATA_DIR={shown_dir or data_dir!r}; see "
+        "datasets/README.md"
     )
 
 
@@ -52,9 +57,11 @@ class KineticsDataset(VideoClipDataset):
 
     def __init__(self, cfg, split: str, mode: Optional[str] = None, decode_once: bool = True):
         data = cfg.DATA
-        list_path = kinetics_list_path(data.PATH_TO_DATA_DIR, split)
+        data_dir = remote.local_folder(data.PATH_TO_DATA_DIR, _LIST_FOLDER_FILES, data.REMOTE_TIMEOUT,
+                                       data.REMOTE_RETRIES)
+        list_path = kinetics_list_path(data_dir, split, data.PATH_TO_DATA_DIR)
         if is_kinetics_annotation_csv(list_path):
-            train_csv = os.path.join(data.PATH_TO_DATA_DIR, "train.csv")
+            train_csv = os.path.join(data_dir, "train.csv")
             class_source = train_csv if os.path.isfile(train_csv) else list_path
             class_names = sorted({row["label"] for row in read_kinetics_annotations(class_source)})
             if len(class_names) != cfg.MODEL.NUM_CLASSES:
@@ -66,7 +73,7 @@ class KineticsDataset(VideoClipDataset):
         else:
             num_classes = cfg.MODEL.NUM_CLASSES
             entries = read_path_label_list(list_path, data.PATH_PREFIX, data.PATH_LABEL_SEPARATOR, num_classes)
-            class_names = dataset_class_names(data.PATH_TO_DATA_DIR, num_classes)
+            class_names = dataset_class_names(data_dir, num_classes)
         self.split, self.list_path = split, list_path
         super().__init__(cfg, entries, class_names, mode or ("train" if split == "train" else "test"),
                          temporal_sampling="clip", decode_once=decode_once)

@@ -11,7 +11,9 @@ import os
 import tempfile
 from typing import Iterator, Optional
 
-from hiera_video.datasets.decoding import VideoReader, open_video
+from hiera_video.datasets.decoding import VideoDecodeError, VideoReader, open_video
+from hiera_video.utils import remote
+from hiera_video.utils.errors import MissingInputError
 
 
 @contextlib.contextmanager
@@ -27,3 +29,13 @@ def open_video_bytes(data: bytes, name: str, backend: str = "pyav",
             yield video
     finally:
         os.unlink(path)
+
+
+def open_video_url(url: str, data_cfg, timeout: Optional[float] = None):
+    """``with open_video_url(url, cfg.DATA) as video``: a listed video's URL, read whole (``DATA.REMOTE_*``
+    timeout and retries); a URL that does not exist fails like a missing file."""
+    try:
+        payload = remote.read_bytes(url, timeout=data_cfg.REMOTE_TIMEOUT, retries=data_cfg.REMOTE_RETRIES)
+    except MissingInputError:
+        raise VideoDecodeError(url, "file not found (check DATA.PATH_PREFIX and the list file)") from None
+    return open_video_bytes(payload, url, data_cfg.DECODING_BACKEND, timeout=timeout)

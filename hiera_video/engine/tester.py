@@ -14,6 +14,7 @@ import torch
 from fvcore.common.config import CfgNode
 
 from hiera_video.models.checkpoint import IncompleteCheckpointError, load_checkpoint
+from hiera_video.utils import remote
 from hiera_video.utils.errors import MissingInputError
 
 from .checkpoint import find_latest_checkpoint
@@ -32,8 +33,8 @@ def test_results_dir(cfg: CfgNode) -> str:
 def choose_test_checkpoint(cfg: CfgNode) -> Optional[str]:
     """TEST.CHECKPOINT_FILE_PATH, else the latest checkpoint in OUTPUT_DIR, else None when
     TEST.ALLOW_RANDOM_INIT; otherwise a clear error (a random model's metrics mean nothing)."""
-    if cfg.TEST.CHECKPOINT_FILE_PATH:
-        return cfg.TEST.CHECKPOINT_FILE_PATH
+    if cfg.TEST.CHECKPOINT_FILE_PATH:  # a URL is read from its local copy
+        return remote.local_copy(cfg.TEST.CHECKPOINT_FILE_PATH, cfg.DATA.REMOTE_TIMEOUT, cfg.DATA.REMOTE_RETRIES)
     latest = find_latest_checkpoint(cfg.OUTPUT_DIR)
     if latest is not None:
         return str(latest)

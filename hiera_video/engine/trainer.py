@@ -20,6 +20,7 @@ from fvcore.common.config import CfgNode
 from torch.nn.parallel import DistributedDataParallel
 
 from hiera_video.datasets.clip_dataset import FailureTracker
+from hiera_video.utils import remote
 from hiera_video.utils.errors import UserError
 
 from .checkpoint import (
@@ -61,7 +62,8 @@ def initialize_model(cfg: CfgNode, task: Task, ctx: DistributedContext) -> torch
     """Build the task's model on the device, from TRAIN.CHECKPOINT_FILE_PATH weights when given."""
     model = task.build_model()
     if cfg.TRAIN.CHECKPOINT_FILE_PATH:
-        task.load_pretrained(model, cfg.TRAIN.CHECKPOINT_FILE_PATH)
+        path = remote.local_copy(cfg.TRAIN.CHECKPOINT_FILE_PATH, cfg.DATA.REMOTE_TIMEOUT, cfg.DATA.REMOTE_RETRIES)
+        task.load_pretrained(model, path)  # a URL is read from its local copy
         get_logger().info("Initialized weights from %s", cfg.TRAIN.CHECKPOINT_FILE_PATH)
     if cfg.MODEL.ACT_CHECKPOINT:
         model.set_activation_checkpointing(True)

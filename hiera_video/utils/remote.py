@@ -7,7 +7,8 @@ still fails raises :class:`RemoteReadError`, whose message names the URL. Local 
 request; a server that ignores ``Range`` and sends the whole file still gives the right bytes.
 
 :func:`local_copy` gives a local path for any path or URL (downloaded once into a cache folder), for
-readers that need a file: decoders, ``torch.load`` of a checkpoint.
+readers that need a file (``torch.load`` of a checkpoint); :func:`local_folder` does the same for the small
+files of a list folder.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import hashlib
 import os
 import tempfile
 import time
-from typing import Optional
+from typing import Iterable, Optional
 
 from hiera_video.utils.errors import MissingInputError, UserError
 
@@ -107,9 +108,35 @@ def cache_folder() -> str:
     return os.environ.get(CACHE_VARIABLE) or os.path.join(os.path.expanduser("~"), ".cache", "hiera_video")
 
 
+def local_folder(folder: str, names: Iterable[str], timeout: float = DEFAULT_TIMEOUT_S,
+                 retries: int = DEFAULT_RETRIES) -> str:
+    """``folder`` itself when local; for a URL, a cache folder holding fresh copies of those of ``names``
+    that exist under it (list files are small: they are downloaded again every time, never stale)."""
+    if not is_url(folder):
+        return folder
+    target = os.path.join(cache_folder(), "remote", hashlib.sha1(folder.encode("utf-8")).hexdigest()[:16])
+    os.makedirs(target, exist_ok=True)
+    for name in names:
+        url = join(folder, name)
+        if exists(url, timeout, retries):
+            _write_atomically(os.path.join(target, name), read_bytes(url, timeout=timeout, retries=retries))
+        elif os.path.exists(os.path.join(target, name)):
+            os.remove(os.path.join(target, name))
+    return target
+
+
+def _write_atomically(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder (readers never see half)."""
+    handle, partial = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".partial")
+    with os.fdopen(handle, "wb") as output:
+        output.write(data)
+    os.replace(partial, path)
+
+
 def local_copy(path: str, timeout: float = DEFAULT_TIMEOUT_S, retries: int = DEFAULT_RETRIES) -> str:
-    """``path`` itself when local; for a URL, a local copy in :func:`cache_folder` (downloaded once, written
-    atomically, so processes that download the same URL at once do not see half a file)."""
+    """``path`` itself when local; for a URL, a local copy in :func:`cache_folder`, downloaded once (for
+    checkpoints, which do not change under their URL) and written atomically, so processes that download the
+    same URL at once do not see half a file."""
     if not is_url(path):
         return path
     digest = hashlib.sha1(path.encode("utf-8")).hexdigest()[:16]
@@ -117,8 +144,5 @@ def local_copy(path: str, timeout: float = DEFAULT_TIMEOUT_S, retries: int = DEF
     if not os.path.isfile(target):
         data = read_bytes(path, timeout=timeout, retries=retries)
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        handle, partial = tempfile.mkstemp(dir=os.path.dirname(target), suffix=".partial")
-        with os.fdopen(handle, "wb") as output:
-            output.write(data)
-        os.replace(partial, target)
+        _write_atomically(target, data)
     return target
