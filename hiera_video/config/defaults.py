@@ -30,7 +30,8 @@ _C.DIST_BACKEND = ""
 _C.TRAIN = CfgNode()
 # Run training.
 _C.TRAIN.ENABLE = True
-# Dataset reader for training: "kinetics", "ssv2", "ava".
+# Dataset reader for training: "kinetics", "ssv2", "ava", "imagenet" (train/<class>/*.JPEG folders under
+# DATA.PATH_TO_DATA_DIR, for the image models hiera_*_224).
 _C.TRAIN.DATASET = "kinetics"
 # Clips per optimizer step over all processes (divided among processes).
 _C.TRAIN.BATCH_SIZE = 64
@@ -55,7 +56,7 @@ _C.TRAIN.MAX_FAILED_FRACTION = 0.05
 _C.TEST = CfgNode()
 # Run multi-view testing.
 _C.TEST.ENABLE = True
-# Dataset reader for testing.
+# Dataset reader for testing (the same names).
 _C.TEST.DATASET = "kinetics"
 # Clips per forward pass over all processes (views of several videos are batched together).
 _C.TEST.BATCH_SIZE = 8

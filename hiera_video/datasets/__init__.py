@@ -11,8 +11,11 @@ Modules (each testable alone with a tiny generated video):
 - :mod:`batches` defines the batch types the collate functions make and the engine's tasks read.
 - :mod:`kinetics`, :mod:`ssv2`, :mod:`ava` are the datasets; :mod:`registry` builds them by name (the
   engine's :mod:`hiera_video.engine.data` builds the loaders).
+- :mod:`image_folder` reads ImageNet-style image folders for the image models, with the same item
+  contract (an image is a one-frame clip).
 - :mod:`probe` checks every video of a dataset (``tools/check_dataset.py``).
 - :mod:`synthetic` writes small videos for tests and demos.
+- :mod:`synthetic_images` writes a tiny ImageNet-style image folder for tests.
 """
 
 import importlib
