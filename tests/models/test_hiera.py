@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from hiera_video.models import create_model, list_models, required_input_multiples
+from hiera_video.models.hiera import attention
 
 from .oracle import TINY_VIDEO, build_official, relative_error, tiny_overrides
 
@@ -151,3 +152,27 @@ def test_random_mask_keeps_the_same_number_of_units_per_clip():
     mask = model.get_random_mask(torch.empty(3, 1), mask_ratio=0.9)
     assert mask.shape == (3, 392)
     assert mask.sum(dim=1).tolist() == [39, 39, 39]
+
+
+def test_bf16_attention_on_cpu_matches_fp32_sdpa():
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 3, n, 32) for n in (16, 64, 64))
+    expected = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    got = attention(q.bfloat16(), k.bfloat16(), v.bfloat16())
+    assert got.dtype == torch.bfloat16
+    assert relative_error(got.float(), expected) < 2e-2
+
+
+@pytest.mark.parametrize("cast", ["autocast", "bf16 model"])
+def test_bf16_logits_stay_close_to_fp32(cast):
+    torch.manual_seed(0)
+    model = create_model("hiera_base_16x224", **TINY_VIDEO).eval()
+    x = torch.randn(4, 3, *model.input_size)
+    with torch.no_grad():
+        expected = model(x)
+        if cast == "autocast":
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                got = model(x)
+        else:
+            got = model.to(torch.bfloat16)(x.bfloat16())
+    assert relative_error(got.float(), expected) < 5e-2
