@@ -1,6 +1,7 @@
-"""Image Hiera through ``python tools/run_net.py``: fine-tuning + testing (configs/IN1K/hiera_t.yaml) and MAE
-pretraining (configs/IN1K/mae_hiera_t.yaml) on a tiny ImageNet-style folder with one corrupt JPEG in train/
-and one in val/, which the jobs must survive, count and name; and a folder without train/ is one error line."""
+"""Image Hiera through ``python tools/run_net.py``, the three commands of docs/REPRODUCE.md's ImageNet rows: MAE
+pretraining (configs/IN1K/mae_hiera_t.yaml), fine-tuning + testing from its checkpoint (configs/IN1K/hiera_t.yaml)
+and testing alone, on a tiny ImageNet-style folder with one corrupt JPEG in train/ and one in val/, which the
+jobs must survive, count and name; and a folder without train/ is one error line."""
 from __future__ import annotations
 
 import math
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hiera_video.datasets.synthetic_images import write_image_folder
-from tests.journeys.conftest import QUICK, Job, run_net_command, run_together, write_undecodable
+from tests.journeys.conftest import CHECKPOINT, QUICK, Job, run_net_command, run_together, write_undecodable
 from tests.journeys.test_user_errors import assert_one_error_line
 
 NUM_CLASSES = 3
@@ -80,6 +81,33 @@ def test_mae_pretrains_on_images_with_the_image_mask_ratio(image_jobs, image_fol
     assert math.isfinite(summary["loss"]) and summary["checkpoint"], f"summary {summary}" + job.diagnosis()
     assert "MASK_RATIO: 0.6" in job.file("config.yaml").read_text(encoding="utf-8")
     assert_names_the_broken_training_image(job, image_folder["broken_train"])
+
+
+@pytest.fixture(scope="module")
+def follow_up_jobs(image_jobs, image_folder) -> dict[str, Job]:
+    """The guide's next commands: fine-tuning from the MAE job's checkpoint, and testing the fine-tuned job's
+    last checkpoint alone (TRAIN.ENABLE False), side by side."""
+    data = ["DATA.PATH_TO_DATA_DIR", str(image_folder["root"])]
+    mae, finetuned = image_jobs["mae"], image_jobs["classification"]
+    from_mae = [*CLASSIFICATION_OPTS, "DATA.TRAIN_CROP_SIZE", "64", "DATA.TEST_CROP_SIZE", "64",
+                "TRAIN.CHECKPOINT_FILE_PATH", str(mae.file(CHECKPOINT)), *data]
+    commands = {
+        "from mae": run_net_command("configs/IN1K/hiera_t.yaml", mae.output_dir.parent / "from_mae", *from_mae),
+        "test only": run_net_command("configs/IN1K/hiera_t.yaml", finetuned.output_dir, *CLASSIFICATION_OPTS,
+                                     *data, "TRAIN.ENABLE", "False"),
+    }
+    return dict(zip(commands, run_together(*commands.values())))
+
+
+def test_fine_tuning_starts_from_the_image_mae_and_testing_runs_alone(follow_up_jobs, image_jobs):
+    job = follow_up_jobs["from mae"]
+    assert job.returncode == 0, "fine-tuning from the MAE checkpoint failed" + job.diagnosis()
+    assert "Initialized weights from" in job.log() and job.summary()["num_failed"] == 1, job.diagnosis()
+    job = follow_up_jobs["test only"]
+    assert job.returncode == 0, "testing alone failed" + job.diagnosis()
+    summary = job.summary()
+    assert summary["checkpoint"] == str(image_jobs["classification"].output_dir / CHECKPOINT), f"summary {summary}"
+    assert set(summary) == SUMMARY_KEYS and summary["num_failed"] == 1, f"summary {summary}" + job.diagnosis()
 
 
 def test_a_folder_without_train_is_one_error_line(image_jobs):
