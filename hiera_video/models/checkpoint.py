@@ -1,8 +1,10 @@
 """Reading checkpoint files and loading their weights into Hiera models.
 
 :func:`read_checkpoint_contents` is the one reader of every checkpoint file (official files, plain state
-dicts, safetensors, toolkit training checkpoints): one read gives the weights and the entries stored
+dicts, safetensors, toolkit training checkpoints, and a downloaded hub folder holding ``config.json`` with
+``model.safetensors`` or ``pytorch_model.bin``): one read gives the weights and the entries stored
 beside them, after the checks that name the file when it is missing, corrupt or unsafe to unpickle.
+Weights in timm's or HF transformers' layout come out in official names (:mod:`.layouts`).
 A file whose weights hold NaN or infinity is refused at that read: every score of such a model is NaN.
 All compatibility rules live in ``adapt_state_dict``: MAE-only keys are dropped for classifiers, position
 embeddings are interpolated to the model's input size, and a classifier head of another size is left to
@@ -21,6 +23,7 @@ import torch.nn.functional as F
 from hiera_video.utils.errors import UserError
 
 from .integrity import verify_checksum
+from .layouts import LAYOUT_NAMES, OFFICIAL, LayoutError, to_official
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +32,8 @@ StateDict = Dict[str, torch.Tensor]
 # Keys of an MAE checkpoint that a classifier does not have.
 _MAE_ONLY_PREFIXES = ("encoder_norm.", "multi_scale_fusion_heads.", "decoder_", "mask_token")
 _HEAD_KEYS = ("head.projection.weight", "head.projection.bias")
+# The weights of a downloaded hub folder, in the order looked for.
+HUB_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
 class LoadResult(NamedTuple):
@@ -74,14 +79,16 @@ class CheckpointContents(NamedTuple):
 
 
 def read_checkpoint_contents(path: str | os.PathLike) -> CheckpointContents:
-    """Read an official / toolkit checkpoint, a plain ``.pth`` state dict or a ``.safetensors`` file once.
+    """Read an official / toolkit checkpoint, a plain ``.pth`` state dict, a ``.safetensors`` file or a hub
+    folder (``model.safetensors`` or ``pytorch_model.bin`` inside) once; timm and transformers weights come
+    out in official names, with one log line naming their layout.
 
     Pickles are loaded with ``weights_only=True``. A missing, truncated or corrupt file, a pickle that
-    would run code and a toolkit checkpoint whose content no longer matches its checksum all raise
-    :class:`CheckpointError` naming the file; weights holding NaN or infinity raise
-    :class:`NonFiniteWeightsError` naming the file and its first such tensors.
+    would run code, a toolkit checkpoint whose content no longer matches its checksum and weights of a
+    known layout that do not all convert raise :class:`CheckpointError` naming the file; weights holding
+    NaN or infinity raise :class:`NonFiniteWeightsError` naming the file and its first such tensors.
     """
-    path = os.fspath(path)
+    path = _hub_weights_file(os.fspath(path))
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint {path} does not exist (check the path, e.g. "
                               f"TRAIN.CHECKPOINT_FILE_PATH / TEST.CHECKPOINT_FILE_PATH).")
@@ -94,8 +101,33 @@ def read_checkpoint_contents(path: str | os.PathLike) -> CheckpointContents:
         except ValueError as error:
             raise CheckpointError(str(error)) from None
         contents = _split_weights(content, path)
+    contents = contents._replace(state_dict=_in_official_layout(contents.state_dict, path))
     _refuse_non_finite(contents.state_dict, path)
     return contents
+
+
+def _hub_weights_file(path: str) -> str:
+    """The weights file of a hub folder (``path`` itself when it is no folder); a CheckpointError for a
+    folder without one."""
+    if not os.path.isdir(path):
+        return path
+    found = next((os.path.join(path, name) for name in HUB_WEIGHT_FILES if os.path.isfile(os.path.join(path, name))),
+                 None)
+    if found is None:
+        raise CheckpointError(f"checkpoint {path} is a folder without {' or '.join(HUB_WEIGHT_FILES)} (a downloaded "
+                              f"hub folder holds config.json and one of them); give the weights file or such a folder.")
+    return found
+
+
+def _in_official_layout(state_dict: StateDict, path: str) -> StateDict:
+    """``state_dict`` in official names, converted from timm's or transformers' layout with an info line."""
+    try:
+        converted, layout = to_official(state_dict)
+    except LayoutError as error:
+        raise CheckpointError(f"cannot load {path}: {error}") from None
+    if layout not in (None, OFFICIAL):
+        logger.info("%s: weights in the %s layout, converted to official Hiera names.", path, LAYOUT_NAMES[layout])
+    return converted
 
 
 def read_checkpoint(path: str | os.PathLike) -> StateDict:
@@ -249,7 +281,8 @@ def load_state_dict_into(model: nn.Module, state_dict: StateDict, source: str = 
     own = model.state_dict()
     if set(own).isdisjoint(adapted):
         raise CheckpointError(f"{source} holds no weights of this model (its first keys: "
-                              f"{list(state_dict)[:5]}); is it a Hiera checkpoint?")
+                              f"{list(state_dict)[:5]}); is it a Hiera checkpoint? Known layouts: "
+                              f"{', '.join(LAYOUT_NAMES.values())}.")
     missing = [key for key in own if key not in adapted and key not in reinitialized]
     head_changes = [f"{key}: checkpoint {tuple(state_dict[key].shape)} vs model {tuple(own[key].shape)}"
                     for key in reinitialized]
