@@ -20,6 +20,7 @@ training (counted against ``TRAIN.MAX_FAILED_FRACTION``), listed in ``ViewBatch.
 from __future__ import annotations
 
 import os
+import re
 from typing import Optional
 
 import torch
@@ -32,6 +33,8 @@ from hiera_video.datasets.list_files import VideoEntry
 from hiera_video.datasets.transforms import spatial_views
 from hiera_video.utils.errors import MissingInputError, UserError
 
+# torchvision starts its decode errors with the C++ function and source line ("decode_jpeg, /.../x.cpp:171, ").
+_TORCHVISION_SOURCE = re.compile(r"^\w+, \S+\.cpp:\d+, ")
 # Single-view evaluation resizes the short side to crop / 0.875 (256 for 224) before the centre crop.
 CROP_FRACTION = 0.875
 
@@ -76,7 +79,8 @@ def read_image(path: str) -> torch.Tensor:
     try:
         image = decode_image(path, mode=ImageReadMode.RGB)  # [C, H, W]
     except (RuntimeError, OSError, ValueError) as error:
-        raise VideoDecodeError(path, f"cannot decode image ({error})") from None
+        detail = _TORCHVISION_SOURCE.sub("", str(error))
+        raise VideoDecodeError(path, f"cannot decode image ({detail})") from None
     return image.permute(1, 2, 0).unsqueeze(0)  # [C, H, W] -> [1, H, W, C]
 
 

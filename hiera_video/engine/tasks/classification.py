@@ -4,6 +4,8 @@ Testing takes TEST.NUM_ENSEMBLE_VIEWS x TEST.NUM_SPATIAL_CROPS views per video a
 Scores are keyed by video index and gathered from every process, so the videos the distributed sampler
 repeats to pad its shards count once. Videos that fail to decode are counted and listed, never dropped
 silently: ``metrics.json`` holds ``num_videos``, ``num_evaluated``, ``num_failed`` and ``failed``.
+Image datasets (``imagenet``) go through the same code: an image is a "video" of TEST.NUM_SPATIAL_CROPS views
+(one centre crop in the IN1K configs), and the image models take ``[B, C, H, W]``.
 """
 from __future__ import annotations
 
