@@ -376,19 +376,12 @@ def _check_crop_fits_scales(cfg: CfgNode) -> None:
 def _model_architecture(cfg: CfgNode) -> dict:
     """Constructor arguments of the Hiera the task builds: Hiera's defaults, the named model's (``mae_`` +
     MODEL.MODEL_NAME for TASK mae, as that task builds), then the HIERA.* overrides."""
-    import inspect
-
-    from hiera_video.engine.tasks import hiera_overrides
-    from hiera_video.models.hiera import Hiera
-    from hiera_video.models.registry import model_architecture
+    from hiera_video.engine.tasks.base import named_architecture
 
     name = cfg.MODEL.MODEL_NAME
     if cfg.TASK == "mae" and not name.startswith("mae_"):
         name = f"mae_{name}"
-    _, named = model_architecture(name)
-    defaults = {arg: parameter.default for arg, parameter in inspect.signature(Hiera).parameters.items()
-                if parameter.default is not inspect.Parameter.empty}
-    return {**defaults, **named, **hiera_overrides(cfg)}
+    return named_architecture(cfg, name)
 
 
 def _check_hiera_overrides(architecture: dict) -> None:
