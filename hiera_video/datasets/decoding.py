@@ -63,6 +63,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("pyav", "decord", "torchcodec")
+# A seek flushes the decoder, which costs about as much as decoding a dozen frames: a 16 x 4 training clip
+# of a file with a keyframe every 30 frames crosses two keyframes, and seeking at each of them made reading
+# it 9% slower than decoding straight through (benchmarks/decode_floor.py's file, 1 thread).
+MIN_FRAMES_A_SEEK_SKIPS = 12
 
 
 def error_reason(error: BaseException) -> str:
@@ -335,11 +339,13 @@ class PyAVReader(VideoReader):
             frames[index] = frames[last]
 
     def _seek_groups(self, sorted_indices: list[int]) -> list[list[int]]:
-        """Split needed frames into runs decoded after one seek: a new run starts past a later keyframe."""
+        """Split needed frames into runs decoded after one seek: a new run starts at a later keyframe when
+        seeking there skips at least MIN_FRAMES_A_SEEK_SKIPS frames (else decoding on is cheaper)."""
         groups = [[sorted_indices[0]]]
         for index in sorted_indices[1:]:
-            keyframe = self._keyframe_pts[bisect_right(self._keyframe_pts, self._pts[index]) - 1]
-            if keyframe > self._pts[groups[-1][-1]]:
+            keyframe_pts = self._keyframe_pts[bisect_right(self._keyframe_pts, self._pts[index]) - 1]
+            skipped = bisect_right(self._pts, keyframe_pts) - 1 - groups[-1][-1]  # frames a seek saves decoding
+            if skipped >= MIN_FRAMES_A_SEEK_SKIPS:
                 groups.append([index])
             else:
                 groups[-1].append(index)

@@ -47,6 +47,13 @@ def test_frames_far_apart_are_found_after_several_seeks(videos):
         assert frame_numbers(video.get_frames(wanted)) == wanted
 
 
+def test_a_strided_clip_decodes_straight_through_keyframes_it_would_gain_little_by_seeking_to(videos):
+    with open_video(videos["small_gop.mp4"]) as video:  # a keyframe every 10 frames
+        assert video._seek_groups(list(range(0, 40, 4))) == [list(range(0, 40, 4))]
+        assert video._seek_groups([0, 4, 60, 64]) == [[0, 4], [60, 64]]
+        assert frame_numbers(video.get_frames(list(range(0, 40, 4)))) == list(range(0, 40, 4))
+
+
 @pytest.mark.parametrize("backend", ["decord", "torchcodec"])
 def test_backends_return_the_same_frames_on_constant_rate_h264(videos, backend):
     if backend_problem(backend):
