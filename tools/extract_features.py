@@ -3,7 +3,7 @@ classifier head sees, averaged over the test views) in one .npz, or in shards wi
 
     python tools/extract_features.py VIDEO|DIR ... --checkpoint CKPT --output feats.npz
     python tools/extract_features.py --split train|val|test --checkpoint CKPT --output feats.npz
-        [--cfg CFG | --model NAME] [--per-view] [--shard-size N] [--workers N] [--batch-size CLIPS] [--device cpu|cuda]
+        [--cfg CFG | --model NAME] [--per-view] [--shard-size N] [--workers N] [--batch-size CLIPS] [--device cpu|cuda] [--precision auto|fp32|bf16|fp16]
         [--opts KEY VALUE ...]
 
 Under ``torchrun --nproc_per_node N`` each rank embeds its own shards and rank 0 writes the result. A rerun
@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=0, help="decoding DataLoader workers")
     parser.add_argument("--batch-size", type=int, help="clips per forward pass (default TEST.BATCH_SIZE)")
     parser.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--precision", default="fp32", choices=("auto", "fp32", "bf16", "fp16"),
+                        help="autocast: auto = bf16/fp16 on GPU, bf16 on CPUs with AMX/AVX512-BF16, else fp32")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of user errors")
     parser.add_argument("--opts", nargs="+", default=[], metavar="KEY VALUE",
                         help="config overrides, e.g. --opts TEST.NUM_SPATIAL_CROPS 1")
@@ -59,7 +61,8 @@ def main() -> int:
     model, cfg = load_feature_model(args.checkpoint, args.cfg, args.model, args.opts)
     use_gpu = args.device == "cuda" or (args.device is None and torch.cuda.is_available())
     ctx = setup_distributed(1 if use_gpu else 0)  # a GPU per torchrun process: cuda:LOCAL_RANK
-    extractor = FeatureExtractor(model, cfg, device=ctx.device, batch_size=args.batch_size, per_view=args.per_view)
+    extractor = FeatureExtractor(model, cfg, device=ctx.device, batch_size=args.batch_size, per_view=args.per_view,
+                                 precision=args.precision)
     paths = None if args.split else find_videos(args.inputs)
     dataset = build_dataset(cfg, args.split, mode="test") if args.split else None
     try:

@@ -43,7 +43,8 @@ _C.TRAIN.CHECKPOINT_PERIOD = 10
 _C.TRAIN.AUTO_RESUME = True
 # Checkpoint to initialize from (MAE, official Hiera, or toolkit checkpoint); "" trains from scratch.
 _C.TRAIN.CHECKPOINT_FILE_PATH = ""
-# Mixed precision: "", "bf16" or "fp16" ("fp16" uses a gradient scaler; CPU supports "bf16" only).
+# Mixed precision: "", "bf16", "fp16" or "auto" ("fp16" uses a gradient scaler; CPU supports "bf16" only;
+# "auto": bf16 on GPUs, or fp16 where bf16 is missing; bf16 on CPUs with AMX / AVX512-BF16; else float32).
 _C.TRAIN.MIXED_PRECISION = ""
 # Gradient accumulation steps per optimizer step.
 _C.TRAIN.ACCUM_STEPS = 1

@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write the clip with its top labels drawn on (an .mp4; a folder for several videos)")
     parser.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
-                        help="autocast: auto = bf16/fp16 on GPU, float32 on CPU")
+                        help="autocast: auto = bf16/fp16 on GPU, bf16 on CPUs with AMX/AVX512-BF16, else float32")
     parser.add_argument("--batch-size", type=POSITIVE_INT,
                         help="clips per forward pass (default: TEST.BATCH_SIZE)")
     parser.add_argument("--workers", type=NON_NEGATIVE_INT, default=min(4, os.cpu_count() or 1),

@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from hiera_video.config import load_config
 from hiera_video.datasets.test_views import MultiViewPipeline
+from hiera_video.engine.precision import autocast_context, log_precision
 from hiera_video.models.checkpoint import checkpoint_num_classes, load_state_dict_into, read_checkpoint_contents
 from hiera_video.utils.errors import UserError
 
@@ -164,13 +165,16 @@ class FeatureExtractor:
             clips, ``TEST.BATCH_SIZE`` clips per forward pass (``batch_size`` overrides it).
         device: where the model runs (default CUDA when available, else CPU).
         per_view: also keep every view's embedding (``view_features`` ``[N, V, D]``).
+        precision: ``fp32`` (default), ``bf16``, ``fp16`` autocast, or ``auto`` (see
+            :func:`hiera_video.engine.precision.resolve_precision`).
     """
 
     def __init__(self, model: torch.nn.Module, cfg: CfgNode, device: Optional[str | torch.device] = None,
-                 batch_size: Optional[int] = None, per_view: bool = False):
+                 batch_size: Optional[int] = None, per_view: bool = False, precision: str = "fp32"):
         if not hasattr(model, "forward_features"):
             raise TypeError(f"{type(model).__name__} has no forward_features: give a Hiera or MAE model")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.precision = log_precision(precision, self.device)
         self.model = model.eval().to(self.device)
         self.cfg, self.per_view = cfg, per_view
         self.batch_size = batch_size or cfg.TEST.BATCH_SIZE
@@ -179,8 +183,9 @@ class FeatureExtractor:
     @torch.no_grad()
     def embed_views(self, views: torch.Tensor) -> torch.Tensor:
         """Embeddings float32 ``[N, D]`` (CPU) of clips ``[N, C, T, H, W]``, ``batch_size`` clips at a time."""
-        chunks = [self.model.forward_features(chunk.to(self.device)).float().cpu()
-                  for chunk in views.split(self.batch_size)]
+        with autocast_context(self.precision, self.device):
+            chunks = [self.model.forward_features(chunk.to(self.device)).float().cpu()
+                      for chunk in views.split(self.batch_size)]
         return torch.cat(chunks)
 
     def extract(self, paths: Sequence[str | os.PathLike], workers: int = 0, progress: bool = False) -> FeatureSet:

@@ -30,12 +30,11 @@ from fvcore.common.config import CfgNode
 from tqdm import tqdm
 
 from hiera_video.datasets.test_views import MultiViewPipeline
-from hiera_video.engine.precision import autocast_context
+from hiera_video.engine.precision import autocast_context, log_precision
 
 from .sources import open_source
 from .windows import ViewSpec, check_window_seconds, time_windows, window_indices
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def resolve_device(device: Optional[str | torch.device] = None) -> torch.device:
@@ -46,20 +45,6 @@ def resolve_device(device: Optional[str | torch.device] = None) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' was asked for but no CUDA GPU is available; use --device cpu")
     return device
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """Autocast mode for :func:`autocast_context`: ``auto`` is bf16 (fp16 on GPUs without bf16) on CUDA
-    and float32 on CPU; ``fp32`` disables autocast."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if precision == "auto":
-        if device.type != "cuda":
-            return ""
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    if precision == "fp16" and device.type != "cuda":
-        raise ValueError("fp16 autocast needs a CUDA device; on CPU use bf16 or fp32")
-    return "" if precision == "fp32" else precision
 
 
 @dataclass(frozen=True)
@@ -137,7 +122,8 @@ class VideoClassifier:
             ``TEST.NUM_SPATIAL_CROPS`` default views, ``TEST.BATCH_SIZE`` clips per forward pass).
         class_names: the ``K`` class names by index.
         device: where the model runs (default: CUDA when available, else CPU).
-        precision: ``auto`` (bf16 / fp16 autocast on CUDA, float32 on CPU), ``fp32``, ``bf16``, ``fp16``.
+        precision: ``auto`` (bf16 / fp16 autocast on CUDA, bf16 on CPUs with AMX / AVX512-BF16, else float32),
+            ``fp32``, ``bf16``, ``fp16``.
         batch_size: clips per forward pass (default ``TEST.BATCH_SIZE``); views of several videos share one.
         backend, decode_timeout: decoder and per-request timeout in seconds (0: none); default from
             ``DATA.DECODING_BACKEND`` / ``DATA.DECODE_TIMEOUT``.
@@ -152,7 +138,7 @@ class VideoClassifier:
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be at least 1 clip, got {batch_size}")
         self.device = resolve_device(device)
-        self.precision = resolve_precision(precision, self.device)
+        self.precision = log_precision(precision, self.device)
         self.model = model.eval().to(self.device)
         self.cfg, self.class_names = cfg, list(class_names)
         self.test_views = MultiViewPipeline.from_cfg(cfg)  # the views of tools/run_net.py testing

@@ -85,7 +85,7 @@ def videos(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def classifier(toolkit_checkpoint):
-    """VideoClassifier of the toolkit checkpoint, on CPU."""
+    """VideoClassifier of the toolkit checkpoint, on CPU in float32 (tests compare its scores exactly)."""
     from hiera_video import VideoClassifier
 
-    return VideoClassifier.from_checkpoint(toolkit_checkpoint, device="cpu")
+    return VideoClassifier.from_checkpoint(toolkit_checkpoint, device="cpu", precision="fp32")

@@ -98,7 +98,7 @@ def test_window_does_not_change_the_whole_video_answer(toolkit_checkpoint, video
         json_path = tmp_path / f"{name}.json"
         completed = subprocess.run(
             [sys.executable, str(ROOT / "tools" / "predict.py"), videos["clip"], "--checkpoint", toolkit_checkpoint,
-             "--device", "cpu", "--top-k", "3", "--json", str(json_path), *extra],
+             "--device", "cpu", "--precision", "fp32", "--top-k", "3", "--json", str(json_path), *extra],
             capture_output=True, text=True, cwd=tmp_path, timeout=120,
         )
         assert completed.returncode == 0, completed.stderr

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from hiera_video import VideoClassifier
-from hiera_video.inference.predictor import resolve_device, resolve_precision
+from hiera_video.engine.precision import resolve_precision
+from hiera_video.inference.predictor import resolve_device
 from hiera_video.inference.report import write_json
 from hiera_video.datasets.clip_dataset import VideoClipDataset
 from hiera_video.datasets.decoding import VideoDecodeError, open_video
@@ -123,8 +124,8 @@ def test_a_bad_file_among_good_ones_is_reported_and_the_rest_go_on(classifier, v
 
 def test_decoding_workers_and_batch_sizes_do_not_change_results(toolkit_checkpoint, videos):
     paths = [videos["clip"], videos["broken"], videos["short"], videos["colours"]]
-    one_by_one = VideoClassifier.from_checkpoint(toolkit_checkpoint, device="cpu", batch_size=1)
-    batched = VideoClassifier.from_checkpoint(toolkit_checkpoint, device="cpu", batch_size=32)
+    one_by_one = VideoClassifier.from_checkpoint(toolkit_checkpoint, device="cpu", precision="fp32", batch_size=1)
+    batched = VideoClassifier.from_checkpoint(toolkit_checkpoint, device="cpu", precision="fp32", batch_size=32)
     serial = one_by_one.predict_many(paths, top_k=3)
     parallel = batched.predict_many(paths, top_k=3, num_workers=2, window=2.0)
     parallel_whole = batched.predict_many(paths, top_k=3, num_workers=2)
@@ -143,7 +144,8 @@ def test_an_official_checkpoint_needs_a_model_name_and_labels(official_checkpoin
     config.write_text(tiny_cfg().dump())
     with pytest.raises(ValueError, match="--labels FILE"):
         VideoClassifier.from_checkpoint(official_checkpoint, cfg=str(config))
-    official = VideoClassifier.from_checkpoint(official_checkpoint, cfg=str(config), labels=str(labels))
+    official = VideoClassifier.from_checkpoint(official_checkpoint, cfg=str(config), labels=str(labels),
+                                               precision="fp32")
     assert official.predict(videos["clip"], top_k=3)["top_k"] == classifier.predict(videos["clip"], top_k=3)["top_k"]
 
 
@@ -190,7 +192,7 @@ class OverflowingClassifier(MeanColourClassifier):
 
 
 def test_a_video_whose_scores_are_not_finite_fails_and_its_record_stays_valid_json(videos, tmp_path):
-    overflowing = VideoClassifier(OverflowingClassifier(), tiny_cfg(), CLASS_NAMES, device="cpu")
+    overflowing = VideoClassifier(OverflowingClassifier(), tiny_cfg(), CLASS_NAMES, device="cpu", precision="fp32")
     (record,) = overflowing.predict_many([videos["short"]], window=0.5)
     assert record["error"] == "the model's scores are NaN or infinite" and record["top_k"] == []
     write_json([record], tmp_path / "p.json")
@@ -201,7 +203,7 @@ def test_a_video_whose_scores_are_not_finite_fails_and_its_record_stays_valid_js
 
 def test_device_and_precision_choices():
     cpu = torch.device("cpu")
-    assert resolve_precision("auto", cpu) == "" and resolve_precision("fp32", cpu) == ""
+    assert resolve_precision("fp32", cpu) == ""
     assert resolve_precision("bf16", cpu) == "bf16"
     with pytest.raises(ValueError, match="fp16 autocast needs a CUDA device"):
         resolve_precision("fp16", cpu)
