@@ -21,7 +21,6 @@ setup(
         "pyyaml",
         "tqdm",
         "safetensors",
-        "webdataset",  # tools/make_shards.py writes shards in its layout
         "fsspec",  # remote lists, videos, shards and checkpoints (s3fs / gcsfs add s3:// and gs://)
         "aiohttp",  # fsspec's http(s):// backend
     ],
@@ -32,6 +31,6 @@ setup(
         "profile": ["py-spy"],
         "export": ["onnx", "onnxruntime"],
         "dev": ["pytest", "pytest-timeout", "hypothesis", "hiera-transformer==0.1.4", "decord", "matplotlib",
-                "onnx", "onnxruntime"],
+                "onnx", "onnxruntime", "webdataset"],
     },
 )

@@ -5,7 +5,7 @@ Layout of ``OUT/`` after ``make_shards(list, OUT, split)``:
 - ``{split}-000000.tar``, ``{split}-000001.tar``, ...: per video three members sharing a key,
   ``<key>.mp4`` (the video's bytes unchanged; its own extension, e.g. ``.webm``), ``<key>.cls`` (the label
   as decimal text) and ``<key>.json`` (``path`` as listed, ``label``, ``class_name``). The ``webdataset``
-  library (which writes them) and tar itself read them.
+  library and tar itself read them (tested).
 - ``{split}.json``, the manifest: ``split``, ``source`` (the list), ``class_names`` (from ``classids.json``
   / ``labels.txt`` beside the list, else null), ``total``, and ``shards``: per shard its ``name``,
   ``count`` and ``samples`` (``key``, ``label``, ``path``, ``member``, ``offset``, ``size``: where the
@@ -18,12 +18,13 @@ on disk with the planned keys is kept, the others are (re)written, each to a tem
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import tarfile
 from dataclasses import dataclass
-from typing import Optional
+from typing import Iterable, Optional
 
 from hiera_video.datasets.list_files import VideoEntry, read_class_names, read_path_label_list
 from hiera_video.utils import remote
@@ -88,27 +89,30 @@ def shard_name(split: str, number: int) -> str:
     return f"{split}-{number:06d}.tar"
 
 
-def _sample(index: int, entry: VideoEntry, path: str, class_names: Optional[list[str]]) -> dict:
-    """The members of one video, as ``webdataset.TarWriter`` takes them."""
+def _sample(index: int, entry: VideoEntry, path: str, class_names: Optional[list[str]]) -> list[tuple[str, bytes]]:
+    """The members of one video: ``(name, bytes)`` of ``<key>.cls``, ``<key>.json`` and ``<key>.<ext>``."""
+    key = sample_key(index, entry.path)
     extension = os.path.splitext(entry.path)[1].lstrip(".").lower() or "mp4"
     with open(entry.path, "rb") as handle:
         video = handle.read()
     metadata = {"path": path, "label": entry.label,
                 "class_name": class_names[entry.label] if class_names else None}
-    return {"__key__": sample_key(index, entry.path), extension: video, "cls": str(entry.label),
-            "json": json.dumps(metadata).encode("utf-8")}
+    return [(f"{key}.cls", str(entry.label).encode("ascii")), (f"{key}.json", json.dumps(metadata).encode("utf-8")),
+            (f"{key}.{extension}", video)]
 
 
-def write_shard(path: str, samples) -> None:
-    """Write ``samples`` (dicts of members) to the tar ``path`` atomically (a partial file never has its name)."""
-    import webdataset
+def write_shard(path: str, samples: Iterable[list[tuple[str, bytes]]]) -> None:
+    """Write the members of ``samples`` to the tar ``path`` atomically (a partial file never has its name).
 
+    Plain :mod:`tarfile` (POSIX pax, read-only files, time 0: a shard's bytes depend on its videos alone):
+    ``webdataset.TarWriter`` writes the same members, but importing it imports torch (seconds per run)."""
     partial = path + ".partial"
-    with open(partial, "wb") as handle:
-        writer = webdataset.TarWriter(handle, mtime=0)
-        for sample in samples:
-            writer.write(sample)
-        writer.close()
+    with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as archive:
+        for members in samples:
+            for name, data in members:
+                info = tarfile.TarInfo(name)
+                info.size, info.mode, info.mtime = len(data), 0o444, 0
+                archive.addfile(info, io.BytesIO(data))
     os.replace(partial, path)
 
 

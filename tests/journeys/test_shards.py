@@ -38,12 +38,11 @@ def kinetics_shards(kinetics_lists, tmp_path_factory) -> dict:
     clean, broken, videos = list_folders(kinetics_lists)
     root = tmp_path_factory.mktemp("kinetics_shards")
     folders = {"clean": root / "clean", "broken": root / "broken"}
-    for variant, lists in (("clean", clean), ("broken", broken)):
-        for split in ("train", "val", "test"):
-            job = run_command(Command("make_shards.py", (f"{lists}/{split}.csv", "--prefix", videos, "--out",
-                                                         str(folders[variant]), "--max-per-shard", "2")))
-            assert job.returncode == 0, job.diagnosis()
-            assert f"{split}: " in job.stdout and "videos in" in job.stdout, job.diagnosis()
+    commands = [Command("make_shards.py", (f"{lists}/{split}.csv", "--prefix", videos, "--out", str(folders[variant]),
+                                           "--max-per-shard", "2"))
+                for variant, lists in (("clean", clean), ("broken", broken)) for split in ("train", "val", "test")]
+    for job in run_together(*commands):
+        assert job.returncode == 0 and " videos in " in job.stdout, job.diagnosis()
     return folders
 
 
