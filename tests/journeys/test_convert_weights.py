@@ -1,6 +1,6 @@
-"""``python tools/convert_weights.py CKPT --to official|timm|hf --output OUT``: a toolkit checkpoint written
-as a timm hub folder and a transformers file loads back with the same logits; a foreign file is one
-``error:`` line naming it."""
+"""``python tools/convert_weights.py CKPT --to official|timm|hf --output OUT``: a state dict written as a
+timm hub folder (which timm itself loads) and as a transformers file loads back with the same logits; a
+foreign file is one ``error:`` line naming it."""
 import json
 
 import pytest
@@ -12,6 +12,7 @@ from hiera_video.models.checkpoint import read_checkpoint
 from hiera_video.models.layouts import HF, TIMM, detect_layout
 from tests.journeys.conftest import Command, run_together
 from tests.journeys.test_user_errors import assert_one_error_line
+from tests.models.oracle import relative_error
 
 TINY_OPTS = ["HIERA.EMBED_DIM", "16", "HIERA.STAGES", "[1, 2, 2, 1]", "DATA.TRAIN_CROP_SIZE", "64",
              "DATA.TEST_CROP_SIZE", "64", "DATA.TRAIN_JITTER_SCALES", "[64, 80]"]
@@ -54,6 +55,15 @@ def test_written_layouts_load_back_with_the_same_logits(converted):
     config = json.loads((folder / "timm_hub" / "config.json").read_text())
     assert config["architecture"] == "hiera_tiny_224" and config["num_classes"] == 5
     assert set(read_checkpoint(folder / "timm_hub")) == set(reference.state_dict())
+
+
+def test_timm_loads_the_timm_hub_folder(converted):
+    timm = pytest.importorskip("timm")
+    reference, folder, _ = converted
+    model = timm.create_model(f"local-dir:{folder / 'timm_hub'}", pretrained=True).eval()  # config.json's model_args
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert relative_error(model(x), reference(x)) <= 1e-4  # timm's code: float rounding differs
 
 
 def test_a_foreign_file_is_one_error_line(converted):

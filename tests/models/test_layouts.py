@@ -187,12 +187,17 @@ def test_video_weights_have_no_transformers_layout():
         official_to_hf(_randomized(VIDEO).state_dict())
 
 
-def test_hub_folders_written_for_each_layout_load_back(tmp_path):
-    reference, x = _randomized(IMAGE), _clips(IMAGE)
-    arch = {**ARCH[IMAGE], "patch_kernel": (7, 7), "patch_stride": (4, 4), "patch_padding": (3, 3),
+def _full_tiny_image():
+    """Every constructor argument of the tiny image model."""
+    return {**ARCH[IMAGE], "patch_kernel": (7, 7), "patch_stride": (4, 4), "patch_padding": (3, 3),
             "mlp_ratio": 4.0, "head_mul": 2.0, "dim_mul": 2.0, "q_pool": 3, "q_stride": (2, 2),
             "mask_unit_size": (8, 8), "mask_unit_attn": (True, True, False, False), "drop_path_rate": 0.0,
             "in_chans": 3}
+
+
+def test_hub_folders_written_for_each_layout_load_back(tmp_path):
+    reference, x = _randomized(IMAGE), _clips(IMAGE)
+    arch = _full_tiny_image()
     for layout in (OFFICIAL, TIMM, HF):
         folder = str(tmp_path / layout)
         write_hub_folder(folder, convert_layout(reference.state_dict(), layout),
@@ -289,3 +294,39 @@ def test_a_timm_hub_folder_serves_predict_features_and_export(tmp_path):
               load_model_for_export(folder, cfg_file=str(cfg_file), opts=TINY_OPTS)]
     for model in loaded:
         assert relative_error(_out(model, x), _out(reference, x)) <= TOLERANCE
+
+
+# -------------------------------------------------------------------------------------------------------
+# transformers' own Hiera as the oracle (skipped where transformers is not installed)
+# -------------------------------------------------------------------------------------------------------
+def _transformers_config():
+    transformers = pytest.importorskip("transformers")
+    return transformers, transformers.HieraConfig(embed_dim=16, image_size=[64, 64], depths=[1, 2, 2, 1],
+                                                  num_heads=[1, 2, 4, 8], num_labels=7)
+
+
+@pytest.mark.parametrize("bare", [False, True])
+def test_a_transformers_save_pretrained_folder_gives_transformers_outputs(tmp_path, bare):
+    transformers, config = _transformers_config()
+    torch.manual_seed(3)
+    hf_model = (transformers.HieraModel if bare else transformers.HieraForImageClassification)(config).eval()
+    with torch.no_grad():
+        for parameter in hf_model.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.1)
+    hf_model.save_pretrained(str(tmp_path))  # config.json + model.safetensors, as downloaded from the hub
+    model = create_model(IMAGE, checkpoint=str(tmp_path), **ARCH[IMAGE]).eval()
+    x = _clips(IMAGE)
+    with torch.no_grad():
+        expected = hf_model(pixel_values=x)
+    expected = expected.pooler_output if bare else expected.logits
+    assert relative_error(_out(model, x, features=bare), expected) <= TOLERANCE
+
+
+def test_our_transformers_hub_folder_loads_in_transformers(tmp_path):
+    transformers, _ = _transformers_config()
+    reference, x = _randomized(IMAGE), _clips(IMAGE)
+    write_hub_folder(str(tmp_path), official_to_hf(reference.state_dict()),
+                     hub_config(HF, {**_full_tiny_image(), "num_classes": 7}, IMAGE, 7))
+    hf_model = transformers.HieraForImageClassification.from_pretrained(str(tmp_path)).eval()
+    with torch.no_grad():
+        assert relative_error(hf_model(pixel_values=x).logits, _out(reference, x)) <= TOLERANCE
