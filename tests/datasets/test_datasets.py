@@ -271,5 +271,5 @@ def test_missing_list_file_names_the_config_key(kinetics_cfg, tmp_path):
 
 def test_unknown_dataset_name_lists_the_known_ones(kinetics_cfg):
     kinetics_cfg.TRAIN.DATASET = "ucf101"
-    with pytest.raises(ValueError, match="'ava', 'kinetics', 'ssv2'"):
+    with pytest.raises(ValueError, match="'ava', 'imagenet', 'kinetics', 'ssv2'"):
         build_dataset(kinetics_cfg, "train")
