@@ -40,6 +40,9 @@ def main(argv=None) -> int:
                            args.max_per_shard)
     print(f"{split}: {manifest['total']} videos in {len(manifest['shards'])} shards; manifest "
           f"{os.path.join(args.out, split + '.json')}")
+    if manifest["missing"]:
+        print(f"{len(manifest['missing'])} listed videos do not exist (kept as empty members, which fail like "
+              f"missing files), e.g. {manifest['missing'][0]}; the manifest lists them")
     return 0
 
 

@@ -7,7 +7,9 @@ Layout of ``OUT/`` after ``make_shards(list, OUT, split)``:
   as decimal text) and ``<key>.json`` (``path`` as listed, ``label``, ``class_name``). The ``webdataset``
   library and tar itself read them (tested).
 - ``{split}.json``, the manifest: ``split``, ``source`` (the list), ``class_names`` (from ``classids.json``
-  / ``labels.txt`` beside the list, else null), ``total``, and ``shards``: per shard its ``name``,
+  / ``labels.txt`` beside the list, else null), ``total``, ``missing`` (listed videos that do not exist:
+  each is an empty member, which fails to decode as the missing file would, so shards count every listed
+  video as the files do), and ``shards``: per shard its ``name``,
   ``count`` and ``samples`` (``key``, ``label``, ``path``, ``member``, ``offset``, ``size``: where the
   video's bytes lie in the tar). The datasets read a member by its offset (one ranged read, local or
   remote), so shards need no scan at training time and any sampler can index them.
@@ -74,7 +76,7 @@ def plan_shards(entries: list[VideoEntry], shard_size: int, max_per_shard: Optio
     shards: list[list[int]] = [[]]
     used = 0
     for index, entry in enumerate(entries):
-        size = os.path.getsize(entry.path) if os.path.isfile(entry.path) else 0
+        size = os.path.getsize(entry.path) if os.path.isfile(entry.path) else 0  # missing: an empty member
         full = max_per_shard is not None and len(shards[-1]) >= max_per_shard
         if shards[-1] and (used + size > shard_size or full):
             shards.append([])
@@ -93,8 +95,10 @@ def _sample(index: int, entry: VideoEntry, path: str, class_names: Optional[list
     """The members of one video: ``(name, bytes)`` of ``<key>.cls``, ``<key>.json`` and ``<key>.<ext>``."""
     key = sample_key(index, entry.path)
     extension = os.path.splitext(entry.path)[1].lstrip(".").lower() or "mp4"
-    with open(entry.path, "rb") as handle:
-        video = handle.read()
+    video = b""  # a missing video stays listed and fails to decode, as the missing file would
+    if os.path.isfile(entry.path):
+        with open(entry.path, "rb") as handle:
+            video = handle.read()
     metadata = {"path": path, "label": entry.label,
                 "class_name": class_names[entry.label] if class_names else None}
     return [(f"{key}.cls", str(entry.label).encode("ascii")), (f"{key}.json", json.dumps(metadata).encode("utf-8")),
@@ -160,12 +164,12 @@ def make_shards(list_path: str, out_dir: str, split: str, path_prefix: str = "",
     from tqdm import tqdm
 
     entries = read_path_label_list(list_path, path_prefix, separator)
-    missing = [entry.path for entry in entries if not os.path.isfile(entry.path)]
-    if missing:
-        raise MissingInputError(f"{len(missing)} listed videos do not exist, first: {missing[0]} (check "
-                                "--prefix and the list)")
     class_names = _class_names_beside(list_path)
     listed = [listed_path(entry, path_prefix) for entry in entries]
+    missing = [path for entry, path in zip(entries, listed) if not os.path.isfile(entry.path)]
+    if len(missing) == len(entries):
+        raise MissingInputError(f"none of the {len(entries)} videos of {list_path} exists, e.g. {entries[0].path} "
+                                "(check --prefix)")
     os.makedirs(out_dir, exist_ok=True)
     shards = []
     with tqdm(total=len(entries), unit="video", desc=f"shards of {split}",
@@ -182,7 +186,7 @@ def make_shards(list_path: str, out_dir: str, split: str, path_prefix: str = "",
                                         found))
             bar.update(len(indices))
     manifest = {"split": split, "source": os.path.abspath(list_path), "class_names": class_names,
-                "total": len(entries), "shards": shards}
+                "total": len(entries), "missing": missing, "shards": shards}
     _write_json(os.path.join(out_dir, f"{split}.json"), manifest)
     return manifest
 

@@ -145,3 +145,16 @@ def test_an_unreachable_url_is_a_user_error_naming_it_after_its_retries():
     url = "http://127.0.0.1:9/shards/train.json"  # the discard port: nothing listens
     with pytest.raises(remote.RemoteReadError, match=f"{url}: cannot read after 2 tries"):
         remote.read_bytes(url, timeout=2, retries=1)
+
+
+def test_a_missing_video_stays_listed_as_an_empty_member_that_fails_to_decode(small_cfg, listed):
+    (listed / "videos" / "air_drumming" / "clip_1.mp4").unlink()
+    manifest = shard(listed, "test")
+    assert manifest["missing"] == ["air_drumming/clip_1.mp4"] and manifest["total"] == 5
+    item = build_dataset(shard_cfg(small_cfg, listed, "shards"), "test")[1]
+    assert item["views"].numel() == 0 and "empty" in item["error"]
+
+
+def test_a_list_of_which_no_video_exists_is_a_user_error(listed):
+    with pytest.raises(MissingInputError, match="none of the 5 videos"):
+        make_shards(str(listed / "lists" / "train.csv"), str(listed / "shards"), "train", str(listed / "nowhere"))
