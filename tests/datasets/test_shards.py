@@ -158,3 +158,13 @@ def test_a_missing_video_stays_listed_as_an_empty_member_that_fails_to_decode(sm
 def test_a_list_of_which_no_video_exists_is_a_user_error(listed):
     with pytest.raises(MissingInputError, match="none of the 5 videos"):
         make_shards(str(listed / "lists" / "train.csv"), str(listed / "shards"), "train", str(listed / "nowhere"))
+
+
+def test_ssv2_shards_sample_segments_and_ava_has_no_shards(small_cfg, listed):
+    shard(listed, "test")
+    cfg = shard_cfg(small_cfg, listed, "shards")
+    cfg.TEST.DATASET = "ssv2"
+    assert build_dataset(cfg, "test").temporal_sampling == "segment"
+    cfg.TEST.DATASET = "ava"
+    with pytest.raises(ManifestError, match="not 'ava'; use DATA.FORMAT files"):
+        build_dataset(cfg, "test")
