@@ -6,7 +6,8 @@ CHECKPOINT is any file or hub folder the toolkit loads (official, timm or transf
 checkpoint, state dict, safetensors). OUT ending in ``.safetensors`` gets a safetensors file, in ``.pth``,
 ``.pt`` or ``.bin`` a ``torch.save`` state dict; any other OUT is a hub folder (``model.safetensors`` and
 ``config.json`` in the layout's own config format), whose architecture comes from ``--model`` or the config a
-toolkit checkpoint carries, with ``--opts`` overrides (``HIERA.EMBED_DIM 16``, ``DATA.TRAIN_CROP_SIZE 64``, ...). transformers' Hiera is image-only: ``--to hf`` takes image models.
+toolkit checkpoint carries, with ``--opts`` overrides (``HIERA.EMBED_DIM 16``, ``DATA.TRAIN_CROP_SIZE 64``, ...);
+MAE weights go to files only. transformers' Hiera is image-only: ``--to hf`` takes image models.
 """
 import argparse
 import os
@@ -51,6 +52,9 @@ def main(argv=None) -> int:
     if args.output.endswith(_FILE_SUFFIXES):
         weights = _convert(contents.state_dict, args.to, args.checkpoint)
         _write_file(weights, args.output)
+    elif "mask_token" in contents.state_dict:
+        raise ConvertInputError(f"{args.checkpoint} holds MAE pretraining weights: hub folders are written for "
+                                "classifiers and backbones; give an output file (.safetensors, .pth) instead.")
     else:
         name, model, architecture = _architecture(args.model, args.opts, contents, args.checkpoint)
         load_state_dict_into(model, contents.state_dict, source=args.checkpoint)  # the weights fit the model

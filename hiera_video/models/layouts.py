@@ -321,6 +321,7 @@ def _rename(name: str, pairs: Sequence[Tuple[str, str]]) -> str:
 
 
 def _reversed(pairs: Sequence[Tuple[str, str]]) -> Tuple[Tuple[str, str], ...]:
+    """``pairs`` the other way: (new, old)."""
     return tuple((new, old) for old, new in pairs)
 
 
