@@ -90,9 +90,14 @@ def uniform_clip_indices(
 
 
 def segment_indices(
-    video_frames: int, num_segments: int, train: bool, generator: Optional[torch.Generator] = None
+    video_frames: int, num_segments: int, train: bool, generator: Optional[torch.Generator] = None,
+    view: int = 0, num_views: int = 1,
 ) -> torch.Tensor:
-    """SSv2 segment sampling: one frame per segment (random in training, middle in testing); int64."""
+    """SSv2 segment sampling: one frame per segment; int64.
+
+    Training draws it at random. Testing takes test clip ``view`` of ``num_views`` at the same place in
+    every segment, the places spread evenly ((view + 0.5) / num_views of the way through it), so one clip
+    takes the middles and several clips take different frames."""
     segment = (video_frames - 1) / num_segments
     indices = []
     for i in range(num_segments):
@@ -100,7 +105,7 @@ def segment_indices(
         if train:
             indices.append(int(torch.randint(start, end + 1, (), generator=generator)))
         else:
-            indices.append((start + end) // 2)
+            indices.append(math.floor(start + (end - start) * (view + 0.5) / num_views))
     return torch.tensor(indices, dtype=torch.long)
 
 

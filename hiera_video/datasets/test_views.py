@@ -5,7 +5,7 @@ Kinetics), ordered temporal-major:
 
 1. frame indices: ``temporal`` uniform clips over the whole video (PySlowFast's test clips,
    :func:`~hiera_video.datasets.sampling.uniform_clip_indices`; a variable-frame-rate video takes the frame on
-   screen at each clip time), or SSv2's segment middles (the same frames for every clip);
+   screen at each clip time), or SSv2's segments (one frame from each; several clips take different places in them);
 2. decoding scales the frames down to the short side the crops need
    (:func:`~hiera_video.datasets.transforms.evaluation_short_side`), so all views of an HD video fit in
    memory; ``DATA.REVERSE_INPUT_CHANNEL`` then turns RGB into BGR;
@@ -85,7 +85,8 @@ class MultiViewPipeline:
         """Frame indices ``[temporal, num_frames]`` of the test clips over the whole video."""
         sampling = self.sampling
         if sampling.segments:
-            return segment_indices(video.num_frames, sampling.num_frames, train=False).expand(self.temporal, -1)
+            return torch.stack([segment_indices(video.num_frames, sampling.num_frames, train=False, view=view,
+                                                num_views=self.temporal) for view in range(self.temporal)])
         indices = uniform_clip_indices(video.num_frames, video.fps, sampling.num_frames, sampling.sampling_rate,
                                        sampling.target_fps, self.temporal, sampling.use_offset_sampling)
         return frames_on_screen(video, indices)

@@ -73,7 +73,8 @@ def window_indices(video: VideoReader, sampling: ClipSampling, num_clips: int, s
     stop = max(min(int(round(end * video.fps)), video.num_frames), first + 1)
     length = stop - first
     if sampling.segments:
-        indices = (segment_indices(length, sampling.num_frames, train=False) + first).expand(num_clips, -1)
+        indices = first + torch.stack([segment_indices(length, sampling.num_frames, train=False, view=view,
+                                                       num_views=num_clips) for view in range(num_clips)])
         return frames_on_screen(video, indices)
     size = clip_span(sampling.num_frames, sampling.sampling_rate, sampling.target_fps, video.fps)
     if size <= length:

@@ -20,11 +20,14 @@ def pipeline(temporal=5, spatial=3, crop=32, short_side_one_crop=40, reverse_cha
     return MultiViewPipeline(clips, crop, short_side_one_crop, MEAN, STD, reverse_channels, temporal, spatial)
 
 
-def test_clips_are_the_test_protocol_formula_and_segments_repeat_for_every_clip():
+def test_clips_are_the_test_protocol_formula_and_segment_clips_take_different_places_in_the_segments():
     video = ArrayVideo(np.zeros((300, 8, 8, 3), np.uint8), fps=30)
     assert torch.equal(pipeline().frame_indices(video), uniform_clip_indices(300, 30, 16, 4, 30, num_clips=5))
-    segments = pipeline(temporal=2, num_frames=4, segments=True).frame_indices(video)
-    assert segments.tolist() == [segment_indices(300, 4, train=False).tolist()] * 2
+    one = pipeline(temporal=1, num_frames=4, segments=True).frame_indices(video)
+    assert one.tolist() == [segment_indices(300, 4, train=False).tolist()] == [[37, 112, 187, 261]]  # middles
+    two = pipeline(temporal=2, num_frames=4, segments=True).frame_indices(video)
+    # Segments of 74.75 frames ([0, 75], [75, 150], ...): clips at a quarter and three quarters of each.
+    assert two.tolist() == [[18, 93, 168, 242], [56, 131, 205, 280]]
 
 
 def test_the_decode_short_side_is_the_crops_and_never_below_the_crop():

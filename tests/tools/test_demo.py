@@ -3,9 +3,13 @@ says where its pictures are."""
 import importlib.util
 import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
+from hiera_video.engine.checkpoint import find_latest_checkpoint
 from hiera_video.engine.demo import print_mae_progress, run_demo, write_demo_pictures
 from hiera_video.engine.logging import read_stats
 from hiera_video.utils import plot_log
@@ -60,3 +64,26 @@ def test_demo_pretrains_finetunes_and_tests_well_above_chance(tmp_path):
     assert mae_losses[-1] < 0.8 * mae_losses[0]  # MAE pretraining learns something
     if importlib.util.find_spec("matplotlib"):
         assert (tmp_path / "mae" / "reconstruction.png").is_file() and (tmp_path / "finetune" / "curves.png").is_file()
+    # Frozen features of both checkpoints, probed through the tools: the MAE's already tell the motions apart.
+    for stage, method, better_than in (("mae", "linear", 3 * chance), ("mae", "knn", 2 * chance),
+                                       ("finetune", "knn", 5 * chance)):
+        assert probe_top1(tmp_path, stage, method) > better_than, (stage, method)
+
+
+TOOLS = Path(__file__).resolve().parents[2] / "tools"
+
+
+def probe_top1(demo_dir: Path, stage: str, method: str) -> float:
+    """tools/extract_features.py on the demo's train and test splits with the stage's last checkpoint, then
+    tools/probe.py; its top-1."""
+    checkpoint = str(find_latest_checkpoint(str(demo_dir / stage)))
+    features = {}
+    for split in ("train", "test"):
+        features[split] = demo_dir / f"{stage}_{split}.npz"
+        if not features[split].is_file():
+            subprocess.run([sys.executable, str(TOOLS / "extract_features.py"), "--checkpoint", checkpoint,
+                            "--split", split, "--output", str(features[split]), "--workers", "0"], check=True)
+    result = demo_dir / f"{stage}_{method}.json"
+    subprocess.run([sys.executable, str(TOOLS / "probe.py"), "--train", str(features["train"]), "--test",
+                    str(features["test"]), "--method", method, "--json", str(result)], check=True)
+    return json.loads(result.read_text())["top1"]
