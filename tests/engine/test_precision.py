@@ -47,3 +47,9 @@ def test_auto_autocasts_to_bf16_on_a_bf16_cpu(monkeypatch):
     monkeypatch.setattr(precision, "cpu_supports_bf16", lambda: True)
     with precision.autocast_context("auto", CPU):
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
+
+
+def test_the_config_takes_auto():
+    from hiera_video.config import load_config
+
+    assert load_config(None, ["TRAIN.MIXED_PRECISION", "auto"]).TRAIN.MIXED_PRECISION == "auto"
