@@ -45,11 +45,14 @@ def build_models(name: str, input_size: Tuple[int, ...]) -> Dict[str, torch.nn.M
     return models
 
 
-def make_step(model: torch.nn.Module, mode: str, precision: str, clips: torch.Tensor, mask) -> Step:
-    """One step of ``mode`` at ``precision`` ("fp32", "autocast", "bf16")."""
+def make_step(model: torch.nn.Module, mode: str, precision: str, clips: torch.Tensor, mask,
+              compile_model: bool = False) -> Step:
+    """One step of ``mode`` at ``precision`` ("fp32", "autocast", "bf16"), of ``torch.compile(model)`` if asked."""
     if precision == "bf16":
         model, clips = copy.deepcopy(model).to(torch.bfloat16), clips.to(torch.bfloat16)
     model.train(mode != "forward")
+    if compile_model:
+        model = torch.compile(model)
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "autocast")
 
     def forward():
@@ -92,11 +95,12 @@ def run_mode(mode: str, args: argparse.Namespace) -> List[dict]:
     models = build_models(name, tuple(input_size))
     clips = torch.randn(args.batch_size, 3, *input_size)
     mask = models["ours"].get_random_mask(clips, 0.9) if mode == "mae" else None
-    if args.compile:
-        models["ours compiled"] = torch.compile(models["ours"])
     precisions = ["fp32", "autocast"] + (["bf16"] if mode == "forward" else [])
-    steps = {(impl, precision): make_step(model, mode, precision, clips, mask)
-             for impl, model in models.items() for precision in precisions
+    variants = [(impl, model, False) for impl, model in models.items()]
+    if args.compile:
+        variants.append(("ours compiled", models["ours"], True))
+    steps = {(impl, precision): make_step(model, mode, precision, clips, mask, compile_model)
+             for impl, model, compile_model in variants for precision in precisions
              if not (impl == "official" and precision == "bf16")}  # the official model is the fp32 / autocast reference
     medians = interleaved_medians(steps, args.repeats)
     return [{"mode": mode, "impl": impl, "precision": precision, "seconds": seconds}
@@ -126,10 +130,15 @@ def main(argv=None) -> None:
     parser.add_argument("--frames", type=int, help="frames per clip instead of the model's (a multiple of 2)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
-    parser.add_argument("--compile", action="store_true", help="also time torch.compile of our model")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time torch.compile of our model (inductor with freezing: weights prepacked)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.compile:
+        import torch._inductor.config
+
+        torch._inductor.config.freezing = True  # fold and prepack weights for oneDNN (applies to inference)
     print(f"{args.model}, batch {args.batch_size}, {args.frames or 'default'} frames, CPU "
           f"({torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads), torch "
           f"{torch.__version__}, {args.repeats} interleaved repeats, medians")

@@ -48,6 +48,7 @@ def main() -> int:
 
     from hiera_video.datasets import build_dataset
     from hiera_video.engine.distributed import cleanup_distributed, setup_distributed
+    from hiera_video.engine.precision import precision_name
     from hiera_video.inference.features import FeatureExtractor, extract_to_file, load_feature_model
     from hiera_video.inference.sources import find_videos
 
@@ -63,6 +64,8 @@ def main() -> int:
     ctx = setup_distributed(1 if use_gpu else 0)  # a GPU per torchrun process: cuda:LOCAL_RANK
     extractor = FeatureExtractor(model, cfg, device=ctx.device, batch_size=args.batch_size, per_view=args.per_view,
                                  precision=args.precision)
+    if ctx.is_main:
+        print(f"precision: {precision_name(extractor.precision)} on {ctx.device.type}", file=sys.stderr)
     paths = None if args.split else find_videos(args.inputs)
     dataset = build_dataset(cfg, args.split, mode="test") if args.split else None
     try:

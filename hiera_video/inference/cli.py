@@ -160,6 +160,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (UserError, OSError, ValueError, RuntimeError) as error:  # checkpoint, config, label errors say why
         show_error(error)
         return 2
+    from hiera_video.engine.precision import precision_name
+
+    auto = " (--precision auto)" if args.precision == "auto" else ""
+    print(f"precision: {precision_name(classifier.precision)} on {classifier.device.type}{auto}", file=sys.stderr)
     records = classifier.predict_many(videos, top_k=args.top_k, views=args.views, window=args.window,
                                       window_views=args.window_views,
                                       num_workers=args.workers if len(videos) > 1 else 0,

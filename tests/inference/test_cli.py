@@ -102,6 +102,7 @@ def test_window_does_not_change_the_whole_video_answer(toolkit_checkpoint, video
             capture_output=True, text=True, cwd=tmp_path, timeout=120,
         )
         assert completed.returncode == 0, completed.stderr
+        assert "precision: float32 on cpu" in completed.stderr
         (records[name],) = json.loads(json_path.read_text())
     whole, windowed = records["whole"], records["windowed"]
     assert whole["views"] == windowed["views"] == "3x3" and windowed["window_views"] == "1x3"
