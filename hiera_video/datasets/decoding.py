@@ -683,7 +683,8 @@ class WatchdogReader(VideoReader):
 
     def __init__(self, path: str, backend: str, timeout: float, threads: int = 0):
         self.path, self.timeout = path, float(timeout)
-        self._open_request = ("open", path, backend, threads)
+        # The helper process outlives working-directory changes of this one: it gets an absolute path.
+        self._open_request = ("open", os.path.abspath(path), backend, threads)
         self._server = DecodeServer.for_current_thread()
         meta = self._request(self._open_request)
         for key, value in meta.items():
@@ -691,14 +692,20 @@ class WatchdogReader(VideoReader):
 
     def _request(self, message):
         """Ask this thread's helper; when a termination signal ended it (the job is being stopped, the
-        video did nothing), ask a fresh helper once more, reopening the video there first."""
+        video did nothing), ask a fresh helper once more, reopening the video there first. Errors name the
+        video as it was given (the helper saw its absolute path)."""
         try:
-            return self._server.request(message, self.timeout, self.path)
-        except HelperTerminated:
-            self._server = DecodeServer.for_current_thread()
-            if message[0] != "open":
-                self._server.request(self._open_request, self.timeout, self.path)
-            return self._server.request(message, self.timeout, self.path)
+            try:
+                return self._server.request(message, self.timeout, self.path)
+            except HelperTerminated:
+                self._server = DecodeServer.for_current_thread()
+                if message[0] != "open":
+                    self._server.request(self._open_request, self.timeout, self.path)
+                return self._server.request(message, self.timeout, self.path)
+        except VideoDecodeError as error:
+            if error.path == self._open_request[1] != self.path:
+                raise VideoDecodeError(self.path, error.reason) from None
+            raise
 
     @property
     def duration(self) -> float:

@@ -1,4 +1,5 @@
 """Decoding: the same frames from every backend, messy files handled, broken files named, hangs bounded."""
+import shutil
 import subprocess
 import sys
 import time
@@ -241,3 +242,18 @@ def test_an_undecodable_file_says_why_in_words_without_ffmpegs_error_number(tmp_
         open_video(str(garbage))
     assert error.value.reason == "cannot open (invalid data found when processing input)"
     assert "Errno" not in str(error.value) and "garbage.mp4" in str(error.value)
+
+
+def test_the_decode_helper_reads_relative_paths_from_the_current_directory(videos, tmp_path, monkeypatch):
+    # The helper process starts once; relative paths must follow this process's later chdir.
+    (tmp_path / "here").mkdir()
+    shutil.copy(videos["h264.mp4"], tmp_path / "here" / "clip.mp4")
+    monkeypatch.chdir(tmp_path)
+    with open_video("here/clip.mp4", timeout=30) as video:
+        assert video.num_frames == 90
+    monkeypatch.chdir(tmp_path / "here")
+    with open_video("clip.mp4", timeout=30) as video:
+        assert frame_numbers(video.get_frames([3])) == [3]
+    with pytest.raises(VideoDecodeError) as caught:
+        open_video("missing.mp4", timeout=30)
+    assert caught.value.path == "missing.mp4"
