@@ -136,9 +136,9 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.compile:
-        import torch._inductor.config
+        import torch._inductor.config as inductor_config
 
-        torch._inductor.config.freezing = True  # fold and prepack weights for oneDNN (applies to inference)
+        inductor_config.freezing = True  # fold and prepack weights for oneDNN (applies to inference)
     print(f"{args.model}, batch {args.batch_size}, {args.frames or 'default'} frames, CPU "
           f"({torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads), torch "
           f"{torch.__version__}, {args.repeats} interleaved repeats, medians")
