@@ -31,6 +31,7 @@ setup(
         "profile": ["py-spy"],
         "export": ["onnx", "onnxruntime"],
         "dev": ["pytest", "pytest-timeout", "hypothesis", "hiera-transformer==0.1.4", "decord", "matplotlib",
-                "onnx", "onnxruntime", "webdataset"],
+                "onnx", "onnxruntime", "webdataset",
+                "transformers"],  # the HF-layout tests compare with transformers' own Hiera
     },
 )
