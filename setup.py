@@ -32,6 +32,7 @@ setup(
         "export": ["onnx", "onnxruntime"],
         "dev": ["pytest", "pytest-timeout", "hypothesis", "hiera-transformer==0.1.4", "decord", "matplotlib",
                 "onnx", "onnxruntime", "webdataset",
-                "transformers"],  # the HF-layout tests compare with transformers' own Hiera
+                "transformers",  # the HF-layout tests compare with transformers' own Hiera
+                "torchcodec"],  # loads only beside FFmpeg's shared libraries (.ci/run installs them)
     },
 )
