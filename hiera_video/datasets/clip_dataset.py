@@ -153,13 +153,19 @@ class VideoClipDataset(torch.utils.data.Dataset):
     # ---------------------------------------------------------------------------------------------------
     def open(self, entry: VideoEntry) -> VideoReader:
         """Open one listed video (frame lists are read as images, files and URLs through the configured
-        backend)."""
+        backend).
+
+        Training clips decode with FFmpeg's slice threading (``threads=1``: short runs after a seek, where
+        frame threading's pipeline costs more than it gains, see ``benchmarks/decode_floor.py``); test
+        views decode whole videos with frame threading."""
         if entry.frame_paths is not None:
             return FrameListReader(entry.path, entry.frame_paths, fps=self.cfg.DATA.TARGET_FPS)
         timeout = self.cfg.DATA.DECODE_TIMEOUT or None
         if remote.is_url(entry.path):
             return open_video_url(entry.path, self.cfg.DATA, timeout)
-        return open_video(resolve_video_path(entry.path), self.cfg.DATA.DECODING_BACKEND, timeout=timeout)
+        threads = 1 if self.mode == "train" else 0
+        return open_video(resolve_video_path(entry.path), self.cfg.DATA.DECODING_BACKEND, timeout=timeout,
+                          threads=threads)
 
     def _clip_indices(self, video: VideoReader, num_clips: int) -> torch.Tensor:
         """Frame indices ``[num_clips, NUM_FRAMES]`` of random training clips (test clips: :attr:`test_views`).
