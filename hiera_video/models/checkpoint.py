@@ -115,8 +115,18 @@ def _hub_weights_file(path: str) -> str:
                  None)
     if found is None:
         raise CheckpointError(f"checkpoint {path} is a folder without {' or '.join(HUB_WEIGHT_FILES)} (a downloaded "
-                              f"hub folder holds config.json and one of them); give the weights file or such a folder.")
+                              f"hub folder holds config.json and one of them); give the weights file or such a folder."
+                              + _run_folder_hint(path))
     return found
+
+
+def _run_folder_hint(path: str) -> str:
+    """For a training run's OUTPUT_DIR: which checkpoint file to give instead (its newest by name), else ""."""
+    folder = os.path.join(path, "checkpoints")
+    names = sorted(n for n in os.listdir(folder) if n.endswith(".pyth")) if os.path.isdir(folder) else []
+    if not names:
+        return ""
+    return f" It looks like a run's OUTPUT_DIR: give one of its checkpoints, e.g. {os.path.join(folder, names[-1])}."
 
 
 def _in_official_layout(state_dict: StateDict, path: str) -> StateDict:

@@ -253,3 +253,13 @@ def test_non_finite_weights_are_refused_naming_the_file_and_the_first_bad_tensor
     message = str(error.value)
     assert f"refusing to load {path}" in message and "2 of its weight tensors hold NaN or infinite" in message
     assert "(blocks.0.attn.qkv.weight, head.projection.bias)" in message
+
+
+def test_a_run_folder_given_as_checkpoint_names_the_file_to_give(tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    for epoch in (2, 10):
+        (tmp_path / "checkpoints" / f"checkpoint_epoch_{epoch:05d}.pyth").write_bytes(b"")
+    with pytest.raises(CheckpointError) as caught:
+        read_checkpoint_contents(tmp_path)
+    assert str(caught.value).endswith(
+        f"give one of its checkpoints, e.g. {tmp_path / 'checkpoints' / 'checkpoint_epoch_00010.pyth'}.")
