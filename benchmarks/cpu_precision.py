@@ -21,6 +21,7 @@ from typing import Callable, Dict, List, Tuple
 import torch
 
 from hiera_video.models import create_model, model_architecture
+from model_speed import make_step as model_speed_step  # benchmarks/, beside this script
 
 Step = Callable[[], None]
 
@@ -47,31 +48,14 @@ def build_models(name: str, input_size: Tuple[int, ...]) -> Dict[str, torch.nn.M
 
 def make_step(model: torch.nn.Module, mode: str, precision: str, clips: torch.Tensor, mask,
               compile_model: bool = False) -> Step:
-    """One step of ``mode`` at ``precision`` ("fp32", "autocast", "bf16"), of ``torch.compile(model)`` if asked."""
+    """One step of ``mode`` at ``precision`` ("fp32", "autocast", "bf16"), of ``torch.compile(model)`` if
+    asked: :func:`model_speed.make_step` on the model and clips that precision runs."""
     if precision == "bf16":
         model, clips = copy.deepcopy(model).to(torch.bfloat16), clips.to(torch.bfloat16)
     model.train(mode != "forward")
     if compile_model:
         model = torch.compile(model)
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "autocast")
-
-    def forward():
-        with torch.inference_mode(), autocast:
-            model(clips)
-
-    def train():
-        with autocast:
-            loss = model(clips).float().sum()
-        loss.backward()
-        model.zero_grad(set_to_none=True)
-
-    def mae():
-        with autocast:
-            loss = model(clips, mask=mask)[0]
-        loss.backward()
-        model.zero_grad(set_to_none=True)
-
-    return {"forward": forward, "train": train, "mae": mae}[mode]
+    return model_speed_step(model, mode, clips, mask, torch.bfloat16 if precision == "autocast" else torch.float32)
 
 
 def interleaved_medians(steps: Dict[str, Step], repeats: int) -> Dict[str, float]:
