@@ -10,10 +10,28 @@ import pytest
 import torch
 
 from hiera_video.engine import data as engine_data
+from hiera_video.datasets.synthetic import numbered_frames, write_video
 from hiera_video.engine import find_latest_checkpoint, run
 from tests.engine.fakes import MovingSquares, tiny_cfg
 
 WORKER = Path(__file__).with_name("train_worker.py")
+
+NUM_REAL_VIDEOS = 8
+# Real decoding through the decode helper (DATA.DECODE_TIMEOUT > 0): 2 epochs of 2 iterations.
+REAL_VIDEO_OPTS = ["MODEL.NUM_CLASSES", "2", "DATA.TRAIN_JITTER_SCALES", "[64, 72]", "DATA.SAMPLING_RATE", "2",
+                   "DATA.DECODE_TIMEOUT", "60", "SOLVER.MAX_EPOCH", "2", "MODEL.DROP_PATH_RATE", "0.0"]
+
+
+def write_real_videos(folder: Path, splits=("train",)) -> Path:
+    """NUM_REAL_VIDEOS tiny H.264 videos of numbered frames in ``folder``, two classes, listed in
+    ``{split}.csv`` for each of ``splits``; returns ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    frames = numbered_frames(24, 48, 64)
+    for i in range(NUM_REAL_VIDEOS):
+        write_video(folder / f"video_{i}.mp4", frames[i:] if i % 2 else frames.flip(0))
+    for split in splits:
+        (folder / f"{split}.csv").write_text("".join(f"video_{i}.mp4 {i % 2}\n" for i in range(NUM_REAL_VIDEOS)))
+    return folder
 REPO = WORKER.parents[2]
 # 3 epochs of 4 iterations; drop path draws from the global generator, like the augmentation noise.
 JOB_OPTS = ["SOLVER.MAX_EPOCH", "3", "MODEL.DROP_PATH_RATE", "0.1"]

@@ -5,28 +5,15 @@ import json
 
 import pytest
 
-from hiera_video.datasets.synthetic import numbered_frames, write_video
 from tests.reliability.conftest import (
-    assert_same_weights, checkpoint_names, final_weights, job_log, run_in_process, run_real_data_in_process,
-    run_worker,
+    REAL_VIDEO_OPTS, assert_same_weights, checkpoint_names, final_weights, job_log, run_in_process,
+    run_real_data_in_process, run_worker, write_real_videos,
 )
-
-NUM_VIDEOS = 8
-# Real decoding through the decode helper (DATA.DECODE_TIMEOUT > 0): 2 epochs of 2 iterations.
-REAL_VIDEO_OPTS = ["MODEL.NUM_CLASSES", "2", "DATA.TRAIN_JITTER_SCALES", "[64, 72]", "DATA.SAMPLING_RATE", "2",
-                   "DATA.DECODE_TIMEOUT", "60", "SOLVER.MAX_EPOCH", "2", "MODEL.DROP_PATH_RATE", "0.0"]
-
 
 @pytest.fixture(scope="module")
 def video_folder(tmp_path_factory):
     """A Kinetics-layout folder: train.csv and val.csv list the same tiny H.264 videos of numbered frames."""
-    folder = tmp_path_factory.mktemp("videos")
-    frames = numbered_frames(24, 48, 64)
-    for i in range(NUM_VIDEOS):
-        write_video(folder / f"video_{i}.mp4", frames[i:] if i % 2 else frames.flip(0))
-    for split in ("train", "val"):
-        (folder / f"{split}.csv").write_text("".join(f"video_{i}.mp4 {i % 2}\n" for i in range(NUM_VIDEOS)))
-    return folder
+    return write_real_videos(tmp_path_factory.mktemp("videos"), ("train", "val"))
 
 
 def real_video_opts(folder) -> list[str]:

@@ -3,26 +3,17 @@ and the same job run again ends with the weights of an uninterrupted run on the 
 import pytest
 
 from hiera_video.datasets.shards import make_shards
-from hiera_video.datasets.synthetic import numbered_frames, write_video
 from tests.reliability.conftest import (
-    assert_same_weights, checkpoint_names, final_weights, job_log, run_real_data_in_process, run_worker,
+    REAL_VIDEO_OPTS as OPTS, assert_same_weights, checkpoint_names, final_weights, job_log,
+    run_real_data_in_process, run_worker, write_real_videos,
 )
-
-NUM_VIDEOS = 8
-# Real decoding through the decode helper (DATA.DECODE_TIMEOUT > 0): 2 epochs of 2 iterations.
-OPTS = ["MODEL.NUM_CLASSES", "2", "DATA.TRAIN_JITTER_SCALES", "[64, 72]", "DATA.SAMPLING_RATE", "2",
-        "DATA.DECODE_TIMEOUT", "60", "SOLVER.MAX_EPOCH", "2", "MODEL.DROP_PATH_RATE", "0.0"]
 
 
 @pytest.fixture(scope="module")
 def sharded(tmp_path_factory):
     """train.csv of tiny H.264 videos in ``videos/`` and its shards (3 videos each) in ``shards/``."""
     folder = tmp_path_factory.mktemp("sharded")
-    frames = numbered_frames(24, 48, 64)
-    (folder / "videos").mkdir()
-    for i in range(NUM_VIDEOS):
-        write_video(folder / "videos" / f"video_{i}.mp4", frames[i:] if i % 2 else frames.flip(0))
-    (folder / "videos" / "train.csv").write_text("".join(f"video_{i}.mp4 {i % 2}\n" for i in range(NUM_VIDEOS)))
+    write_real_videos(folder / "videos")
     make_shards(str(folder / "videos" / "train.csv"), str(folder / "shards"), "train", str(folder / "videos"),
                 max_per_shard=3, progress=False)
     return folder
