@@ -19,6 +19,7 @@ from hiera_video.datasets import (
 )
 from hiera_video.engine.data import build_test_loader, build_train_loader
 from hiera_video.engine.distributed import DistributedContext
+from hiera_video.datasets import clip_dataset
 from hiera_video.datasets.decoding import open_video
 from hiera_video.datasets.sampling import segment_indices, uniform_clip_indices
 from hiera_video.datasets.synthetic import read_frame_number
@@ -59,6 +60,20 @@ def test_training_items_hold_a_clip_label_and_index(kinetics_cfg):
         item = dataset[index]
         assert item["clip"].shape == (3, 8, 32, 32) and item["clip"].dtype == torch.float32
         assert (item["label"], item["index"], item["replaced"]) == (index, index, [])
+
+
+@pytest.mark.parametrize("split, threads", [("train", 1), ("val", 0)])
+def test_training_clips_decode_with_slice_threads_and_test_views_with_frame_threads(kinetics_cfg, monkeypatch,
+                                                                                   split, threads):
+    asked = []
+
+    def recording_open_video(path, backend, timeout=None, threads=0):
+        asked.append(threads)
+        return open_video(path, backend, timeout=timeout, threads=threads)
+
+    monkeypatch.setattr(clip_dataset, "open_video", recording_open_video)
+    build_dataset(kinetics_cfg, split)[0]
+    assert asked == [threads]
 
 
 def test_repeated_augmentation_returns_several_clips_from_one_video(kinetics_cfg):

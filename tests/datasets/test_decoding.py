@@ -257,3 +257,18 @@ def test_the_decode_helper_reads_relative_paths_from_the_current_directory(video
     with pytest.raises(VideoDecodeError) as caught:
         open_video("missing.mp4", timeout=30)
     assert caught.value.path == "missing.mp4"
+
+
+def test_an_optional_backend_that_cannot_load_says_why_and_what_to_install(monkeypatch, tmp_path):
+    (tmp_path / "broken_decoder.py").write_text("raise OSError('libavcodec.so.59: cannot open shared object file')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(decoding._OPTIONAL_BACKEND_MODULES, "torchcodec", "broken_decoder")
+    assert decoding.backend_problem("torchcodec") == (
+        "torchcodec is installed but does not load (libavcodec.so.59: cannot open shared object file); "
+        + decoding._INSTALL_HINTS["torchcodec"])
+    assert "torchcodec" not in decoding.available_backends()
+    monkeypatch.setitem(decoding._OPTIONAL_BACKEND_MODULES, "decord", "no_such_decoder_module")
+    assert decoding.backend_problem("decord") == "decord is not installed (pip install decord)"
+    with pytest.raises(ImportError, match="DATA.DECODING_BACKEND='decord': decord is not installed"):
+        open_video(tmp_path / "x.mp4", "decord")
+    assert decoding.backend_problem("pyav") is None
