@@ -2,31 +2,17 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 from typing import Optional
 
 import torch
 
+from ..utils.cpu import cpu_supports_bf16
+
 logger = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _PRECISION = {"bf16": torch.bfloat16, "fp16": torch.float16}
-# CPU flags of native bf16 arithmetic (Linux /proc/cpuinfo names): AMX tiles, or AVX-512 BF16 dot products
-_BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
-
-
-@functools.lru_cache(maxsize=None)
-def cpu_supports_bf16(cpuinfo_path: str = "/proc/cpuinfo") -> bool:
-    """Whether this CPU computes in bf16 natively (AMX-BF16 or AVX512-BF16 in ``cpuinfo_path``'s flags), so
-    bf16 runs faster than float32 there; False without them (bf16 is emulated) or where the file cannot be
-    read (not Linux)."""
-    try:
-        with open(cpuinfo_path) as cpuinfo:
-            flags = next((line.split(":", 1)[1].split() for line in cpuinfo if line.startswith("flags")), [])
-    except OSError:
-        return False
-    return any(flag in flags for flag in _BF16_CPU_FLAGS)
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:

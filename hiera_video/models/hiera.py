@@ -17,7 +17,10 @@ from einops import rearrange
 from torch.utils.checkpoint import checkpoint
 from torchvision.ops import StochasticDepth
 
+from ..utils.cpu import cpu_has_amx
 from .token_order import block_local_permutation, mask_unit_layout, undo_windowing, unroll_permutation
+
+CPU_HAS_AMX = cpu_has_amx()  # read once, at import: a constant to torch.compile
 
 
 class MaskUnitAttention(nn.Module):
@@ -66,10 +69,11 @@ class MaskUnitAttention(nn.Module):
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Softmax attention of 4-D [B, heads, N_q, D] queries over [B, heads, N_k, D] keys and values.
 
-    ``scaled_dot_product_attention`` everywhere except bf16 on CPU: there its flash kernel runs 2-3x slower
-    than two batched bf16 matmuls and a softmax (oneDNN's bf16 GEMMs), at every Hiera attention shape.
+    ``scaled_dot_product_attention`` everywhere except bf16 on a CPU without AMX tiles: there its flash
+    kernel runs 1.3-3x slower than two batched bf16 matmuls and a softmax at every Hiera attention shape; with
+    AMX it is the faster one (``benchmarks/README.md``, "CPU precision").
     """
-    if q.device.type != "cpu" or q.dtype != torch.bfloat16:
+    if q.device.type != "cpu" or q.dtype != torch.bfloat16 or CPU_HAS_AMX:
         return F.scaled_dot_product_attention(q, k, v)
     with torch.autocast("cpu", enabled=False):  # keep the softmax in bf16 under autocast, as SDPA does
         scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)  # [B, heads, N_q, N_k]

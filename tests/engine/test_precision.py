@@ -34,15 +34,6 @@ def test_the_log_says_which_precision_runs(monkeypatch, caplog):
     assert "Precision: bf16 autocast on cpu (this CPU has native bf16)" in caplog.text
 
 
-@pytest.mark.parametrize("flags, expected", [("fpu avx512f avx512_bf16 amx_tile", True), ("fpu amx_bf16", True),
-                                              ("fpu avx2 avx512f avx512bw", False)])
-def test_native_bf16_is_read_from_the_cpu_flags(tmp_path, flags, expected):
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
-    assert precision.cpu_supports_bf16(str(cpuinfo)) is expected
-    assert precision.cpu_supports_bf16(str(tmp_path / "missing")) is False
-
-
 def test_auto_autocasts_to_bf16_on_a_bf16_cpu(monkeypatch):
     monkeypatch.setattr(precision, "cpu_supports_bf16", lambda: True)
     with precision.autocast_context("auto", CPU):

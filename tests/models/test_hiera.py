@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from hiera_video.models import create_model, list_models, required_input_multiples
+from hiera_video.models import create_model, hiera, list_models, required_input_multiples
 from hiera_video.models.hiera import attention
 
 from .oracle import TINY_VIDEO, build_official, relative_error, tiny_overrides
@@ -154,7 +154,9 @@ def test_random_mask_keeps_the_same_number_of_units_per_clip():
     assert mask.sum(dim=1).tolist() == [39, 39, 39]
 
 
-def test_bf16_attention_on_cpu_matches_fp32_sdpa():
+@pytest.mark.parametrize("amx", [True, False], ids=["AMX: SDPA", "no AMX: matmuls"])
+def test_bf16_attention_on_cpu_matches_fp32_sdpa(monkeypatch, amx):
+    monkeypatch.setattr(hiera, "CPU_HAS_AMX", amx)
     torch.manual_seed(0)
     q, k, v = (torch.randn(2, 3, n, 32) for n in (16, 64, 64))
     expected = torch.nn.functional.scaled_dot_product_attention(q, k, v)
