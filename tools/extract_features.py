@@ -3,7 +3,7 @@ classifier head sees, averaged over the test views) in one .npz, or in shards wi
 
     python tools/extract_features.py VIDEO|DIR ... --checkpoint CKPT --output feats.npz
     python tools/extract_features.py --split train|val|test --checkpoint CKPT --output feats.npz
-        [--cfg CFG | --model NAME] [--per-view] [--shard-size N] [--workers N] [--batch-size CLIPS] [--device cpu|cuda] [--precision auto|fp32|bf16|fp16]
+        [--cfg CFG | --model NAME] [--per-view] [--shard-size N] [--workers N] [--batch-size CLIPS] [--device cpu|cuda] [--precision auto|fp32|bf16|fp16] [--compile]
         [--opts KEY VALUE ...]
 
 Under ``torchrun --nproc_per_node N`` each rank embeds its own shards and rank 0 writes the result. A rerun
@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--precision", default="fp32", choices=("auto", "fp32", "bf16", "fp16"),
                         help="autocast: auto = bf16/fp16 on GPU, bf16 on CPUs with AMX/AVX512-BF16, else fp32")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the model (frozen weights): ~30 s more at the start, 1.1-1.3x faster after")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of user errors")
     parser.add_argument("--opts", nargs="+", default=[], metavar="KEY VALUE",
                         help="config overrides, e.g. --opts TEST.NUM_SPATIAL_CROPS 1")
@@ -63,9 +65,11 @@ def main() -> int:
     use_gpu = args.device == "cuda" or (args.device is None and torch.cuda.is_available())
     ctx = setup_distributed(1 if use_gpu else 0)  # a GPU per torchrun process: cuda:LOCAL_RANK
     extractor = FeatureExtractor(model, cfg, device=ctx.device, batch_size=args.batch_size, per_view=args.per_view,
-                                 precision=args.precision)
+                                 precision=args.precision, compile=args.compile)
     if ctx.is_main:
         print(f"precision: {precision_name(extractor.precision)} on {ctx.device.type}", file=sys.stderr)
+        if args.compile:
+            print("compile: torch.compile with frozen weights; the first batch of each shape compiles", file=sys.stderr)
     paths = None if args.split else find_videos(args.inputs)
     dataset = build_dataset(cfg, args.split, mode="test") if args.split else None
     try:

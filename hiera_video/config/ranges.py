@@ -281,6 +281,7 @@ KEY_RANGES: dict[str, Constraint] = {
     "TEST.NUM_SPATIAL_CROPS": Choice((1, 3), note="1: the centre; 3: both ends and the centre of the long side"),
     "TEST.SPLIT": Choice(("val", "test")),
     "TEST.ALLOW_RANDOM_INIT": Flag(),
+    "TEST.COMPILE": Flag(),
     "MODEL.MODEL_NAME": Choice(_model_names, note="hiera_video.models.list_models()"),
     "MODEL.NUM_CLASSES": POSITIVE,
     "MODEL.DROPOUT_RATE": BELOW_ONE,

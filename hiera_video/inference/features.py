@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from hiera_video.config import load_config
 from hiera_video.datasets.test_views import MultiViewPipeline
+from hiera_video.engine.compiled import compile_for_inference
 from hiera_video.engine.precision import autocast_context, log_precision
 from hiera_video.models.checkpoint import checkpoint_num_classes, load_state_dict_into, read_checkpoint_contents
 from hiera_video.utils.errors import UserError
@@ -167,15 +168,19 @@ class FeatureExtractor:
         per_view: also keep every view's embedding (``view_features`` ``[N, V, D]``).
         precision: ``fp32`` (default), ``bf16``, ``fp16`` autocast, or ``auto`` (see
             :func:`hiera_video.engine.precision.resolve_precision`).
+        compile: run ``forward_features`` through :func:`hiera_video.engine.compiled.compile_for_inference`
+            (pays on many videos: each batch shape compiles once).
     """
 
     def __init__(self, model: torch.nn.Module, cfg: CfgNode, device: Optional[str | torch.device] = None,
-                 batch_size: Optional[int] = None, per_view: bool = False, precision: str = "fp32"):
+                 batch_size: Optional[int] = None, per_view: bool = False, precision: str = "fp32",
+                 compile: bool = False):
         if not hasattr(model, "forward_features"):
             raise TypeError(f"{type(model).__name__} has no forward_features: give a Hiera or MAE model")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.precision = log_precision(precision, self.device)
         self.model = model.eval().to(self.device)
+        self.forward_features = compile_for_inference(model.forward_features) if compile else model.forward_features
         self.cfg, self.per_view = cfg, per_view
         self.batch_size = batch_size or cfg.TEST.BATCH_SIZE
         self.pipeline = MultiViewPipeline.from_cfg(cfg)
@@ -184,7 +189,7 @@ class FeatureExtractor:
     def embed_views(self, views: torch.Tensor) -> torch.Tensor:
         """Embeddings float32 ``[N, D]`` (CPU) of clips ``[N, C, T, H, W]``, ``batch_size`` clips at a time."""
         with autocast_context(self.precision, self.device):
-            chunks = [self.model.forward_features(chunk.to(self.device)).float().cpu()
+            chunks = [self.forward_features(chunk.to(self.device)).float().cpu()
                       for chunk in views.split(self.batch_size)]
         return torch.cat(chunks)
 

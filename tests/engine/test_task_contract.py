@@ -44,6 +44,13 @@ def test_ava_needs_the_binary_cross_entropy_loss(tmp_path):
         tiny_cfg(tmp_path, "TASK", "ava", "MODEL.NUM_CLASSES", "80")
 
 
+@pytest.mark.parametrize("task", ["ava", "mae"])
+def test_only_classification_testing_compiles(tmp_path, task):
+    with pytest.raises(ConfigError, match=f"TASK {task} does not support it: set TEST.COMPILE False"):
+        tiny_cfg(tmp_path, "TASK", task, "MODEL.LOSS_FUNC", "bce", "TEST.COMPILE", "True")
+    assert tiny_cfg(tmp_path, "TEST.COMPILE", "True").TEST.COMPILE is True
+
+
 def test_a_mask_ratio_that_hides_every_mask_unit_is_a_config_error(tmp_path):
     # 8 x 64 x 64 clips: 4 x 16 x 16 tokens, 4 x 2 x 2 = 16 mask units of 1 x 8 x 8.
     assert tiny_cfg(tmp_path, "TASK", "mae", "MAE.MASK_RATIO", "0.9").MAE.MASK_RATIO == 0.9  # keeps 1

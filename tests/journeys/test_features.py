@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from hiera_video.inference.features import load_features
 from hiera_video.utils.motion_dataset import MotionVideoSpec, make_motion_dataset
 from tests.journeys.conftest import QUICK, TINY_HIERA, Command, run_command, run_net_command, run_together, \
     write_undecodable
@@ -101,3 +102,25 @@ def test_a_missing_checkpoint_is_one_error_line(tmp_path):
                               str(tmp_path / "f.npz")))
     assert job.returncode == 1 and "Traceback" not in job.stderr, job.diagnosis()
     assert [line for line in job.stderr.splitlines() if line.startswith("error:")][0].count("none.pyth") == 1
+
+
+def test_compiled_extraction_and_testing_give_the_uncompiled_numbers(motion, checkpoint, split_features, tmp_path):
+    data = ["DATA.PATH_TO_DATA_DIR", str(motion), "DATA.PATH_PREFIX", str(motion), *VIEWS]
+    testing = [*QUICK, *TINY_HIERA, *data, "TRAIN.ENABLE", "False", "TEST.SPLIT", "test",
+               "TEST.CHECKPOINT_FILE_PATH", checkpoint]
+    compiled_features, eager_test, compiled_test = run_together(
+        extract("--split", "test", "--checkpoint", checkpoint, "--output", str(tmp_path / "compiled.npz"),
+                "--compile", "--opts", *data),
+        run_net_command("configs/demo/hiera_tiny.yaml", tmp_path / "eager", *testing),
+        run_net_command("configs/demo/hiera_tiny.yaml", tmp_path / "compiled", *testing, "TEST.COMPILE", "True"))
+    for job in (compiled_features, eager_test, compiled_test):
+        assert job.returncode == 0, job.diagnosis()
+    assert "TEST.COMPILE: torch.compile" in compiled_test.stderr + compiled_test.stdout, compiled_test.diagnosis()
+    assert "compile: torch.compile" in compiled_features.stderr, compiled_features.diagnosis()
+    eager = load_features(split_features[1])
+    compiled = load_features(tmp_path / "compiled.npz")
+    assert compiled.paths == eager.paths
+    np.testing.assert_allclose(compiled.features, eager.features, rtol=1e-4, atol=1e-4)
+    with np.load(eager_test.file("test/predictions.npz")) as e, np.load(compiled_test.file("test/predictions.npz")) as c:
+        np.testing.assert_allclose(c["scores"], e["scores"], rtol=1e-4, atol=1e-5)
+    assert compiled_test.json_file("test/metrics.json")["top1"] == eager_test.json_file("test/metrics.json")["top1"]

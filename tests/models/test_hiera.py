@@ -154,11 +154,12 @@ def test_random_mask_keeps_the_same_number_of_units_per_clip():
     assert mask.sum(dim=1).tolist() == [39, 39, 39]
 
 
-@pytest.mark.parametrize("amx", [True, False], ids=["AMX: SDPA", "no AMX: matmuls"])
-def test_bf16_attention_on_cpu_matches_fp32_sdpa(monkeypatch, amx):
+@pytest.mark.parametrize("amx, keys", [(True, 64), (True, 65), (False, 65)],
+                         ids=["AMX window: matmuls", "AMX global: SDPA", "no AMX: matmuls"])
+def test_bf16_attention_on_cpu_matches_fp32_sdpa(monkeypatch, amx, keys):
     monkeypatch.setattr(hiera, "CPU_HAS_AMX", amx)
     torch.manual_seed(0)
-    q, k, v = (torch.randn(2, 3, n, 32) for n in (16, 64, 64))
+    q, k, v = (torch.randn(2, 3, n, 32) for n in (16, keys, keys))
     expected = torch.nn.functional.scaled_dot_product_attention(q, k, v)
     got = attention(q.bfloat16(), k.bfloat16(), v.bfloat16())
     assert got.dtype == torch.bfloat16
