@@ -53,8 +53,10 @@ def main() -> int:
     from hiera_video.engine.precision import precision_name
     from hiera_video.inference.features import FeatureExtractor, extract_to_file, load_feature_model
     from hiera_video.inference.sources import find_videos
+    from hiera_video.utils.memory import keep_freed_memory
 
     args = build_parser().parse_args()
+    keep_freed_memory()  # forward passes reuse the heap instead of page-faulting fresh blocks
     if bool(args.inputs) == bool(args.split):
         raise UserError("give video files / folders or --split train|val|test, not both and not neither")
     if args.shard_size is not None and args.shard_size < 1:

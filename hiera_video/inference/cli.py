@@ -21,6 +21,7 @@ import sys
 from typing import Callable, Optional, Sequence
 
 from hiera_video.utils.errors import UserError
+from hiera_video.utils.memory import keep_freed_memory
 
 from .report import format_results, printable, write_json
 from .sources import find_videos
@@ -147,6 +148,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run ``tools/predict.py`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    keep_freed_memory()  # forward passes reuse the heap instead of page-faulting fresh blocks
     if len(args.opts) % 2:
         parser.error(f"--opts takes KEY VALUE pairs, got {len(args.opts)} words")
     if args.window_views and not args.window:
