@@ -21,7 +21,7 @@ from ..utils.cpu import cpu_has_amx
 from .token_order import block_local_permutation, mask_unit_layout, undo_windowing, unroll_permutation
 
 CPU_HAS_AMX = cpu_has_amx()  # read once, at import: a constant to torch.compile
-# bf16 on an AMX CPU: mask-unit windows of up to this many keys run as matmuls, longer attention as SDPA
+# bf16 inference on an AMX CPU: windows of up to this many keys run as matmuls, longer attention as SDPA
 MAX_KEYS_OF_A_MATMUL_WINDOW = 64
 
 
@@ -72,13 +72,14 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor
     """Softmax attention of 4-D [B, heads, N_q, D] queries over [B, heads, N_k, D] keys and values.
 
     ``scaled_dot_product_attention`` everywhere except bf16 on the CPU, where two batched bf16 matmuls and
-    a softmax run instead when they are the faster: at every Hiera shape on CPUs without AMX tiles (flash
-    runs 1.3-3x slower there), and for mask-unit windows of up to 64 keys with AMX (training steps 1.17x
-    faster; the global attention keeps flash, 3x faster than matmuls there). See ``benchmarks/README.md``.
+    a softmax run instead where they are the faster: in training (flash's backward is 1.7-5x slower than
+    theirs), at every shape on CPUs without AMX tiles (flash's forward is 1.3-3x slower there), and in
+    windows of up to 64 keys with AMX. Inference on AMX keeps flash for longer attention, where it is up to
+    1.3x faster. The matmuls keep the attention probabilities for backward (``benchmarks/README.md``).
     """
     if q.device.type != "cpu" or q.dtype != torch.bfloat16:
         return F.scaled_dot_product_attention(q, k, v)
-    if CPU_HAS_AMX and k.shape[-2] > MAX_KEYS_OF_A_MATMUL_WINDOW:
+    if CPU_HAS_AMX and k.shape[-2] > MAX_KEYS_OF_A_MATMUL_WINDOW and not torch.is_grad_enabled():
         return F.scaled_dot_product_attention(q, k, v)
     with torch.autocast("cpu", enabled=False):  # keep the softmax in bf16 under autocast, as SDPA does
         scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)  # [B, heads, N_q, N_k]

@@ -161,9 +161,25 @@ def test_bf16_attention_on_cpu_matches_fp32_sdpa(monkeypatch, amx, keys):
     torch.manual_seed(0)
     q, k, v = (torch.randn(2, 3, n, 32) for n in (16, keys, keys))
     expected = torch.nn.functional.scaled_dot_product_attention(q, k, v)
-    got = attention(q.bfloat16(), k.bfloat16(), v.bfloat16())
+    with torch.no_grad():
+        got = attention(q.bfloat16(), k.bfloat16(), v.bfloat16())
     assert got.dtype == torch.bfloat16
     assert relative_error(got.float(), expected) < 2e-2
+
+
+@pytest.mark.parametrize("amx", [True, False], ids=["AMX", "no AMX"])
+def test_bf16_attention_gradients_match_fp32_sdpa(monkeypatch, amx):
+    # training takes the matmuls on every CPU: flash's backward is the slower one
+    monkeypatch.setattr(hiera, "CPU_HAS_AMX", amx)
+    torch.manual_seed(0)
+    fp32 = [torch.randn(2, 3, n, 32, requires_grad=True) for n in (16, 128, 128)]
+    bf16 = [t.detach().bfloat16().requires_grad_() for t in fp32]
+    upstream = torch.randn(2, 3, 16, 32)
+    torch.nn.functional.scaled_dot_product_attention(*fp32).backward(upstream)
+    attention(*bf16).backward(upstream.bfloat16())
+    for expected, got in zip(fp32, bf16):
+        assert got.grad.dtype == torch.bfloat16
+        assert relative_error(got.grad.float(), expected.grad) < 3e-2
 
 
 @pytest.mark.parametrize("cast", ["autocast", "bf16 model"])
