@@ -21,6 +21,7 @@ from typing import Callable, Dict, List, Tuple
 import torch
 
 from hiera_video.models import create_model, model_architecture
+from hiera_video.utils.memory import keep_freed_memory
 from model_speed import make_step as model_speed_step  # benchmarks/, beside this script
 
 Step = Callable[[], None]
@@ -114,9 +115,12 @@ def main(argv=None) -> None:
     parser.add_argument("--frames", type=int, help="frames per clip instead of the model's (a multiple of 2)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    parser.add_argument("--glibc-malloc-defaults", action="store_true",
+                        help="leave glibc's malloc thresholds as they are (default: keep freed memory, as the tools do)")
     parser.add_argument("--compile", action="store_true",
                         help="also time torch.compile of our model (inductor with freezing: weights prepacked)")
     args = parser.parse_args(argv)
+    kept_memory = not args.glibc_malloc_defaults and keep_freed_memory()
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.compile:
@@ -125,7 +129,8 @@ def main(argv=None) -> None:
         inductor_config.freezing = True  # fold and prepack weights for oneDNN (applies to inference)
     print(f"{args.model}, batch {args.batch_size}, {args.frames or 'default'} frames, CPU "
           f"({torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads), torch "
-          f"{torch.__version__}, {args.repeats} interleaved repeats, medians")
+          f"{torch.__version__}, {args.repeats} interleaved repeats, medians, "
+          f"{'freed memory kept' if kept_memory else 'glibc malloc defaults'}")
     rows = [row for mode in args.modes for row in run_mode(mode, args)]
     print_table(rows, args.batch_size)
 

@@ -37,11 +37,13 @@ from hiera_video.config import load_config, parse_args  # noqa: E402
 from hiera_video.engine import run  # noqa: E402
 from hiera_video.engine.preemption import JobPreempted  # noqa: E402
 from hiera_video.utils.errors import run_cli  # noqa: E402
+from hiera_video.utils.memory import keep_freed_memory  # noqa: E402
 
 
 def main() -> None:
     """Parse the command line, build the config, run the job (or the demo) and print its summary as JSON."""
     args = parse_args()
+    keep_freed_memory()  # steps reuse the heap instead of page-faulting fresh blocks (CPU training 1.2x)
     try:
         if args.demo:
             from hiera_video.engine.demo import run_demo

@@ -21,8 +21,10 @@ from ..utils.cpu import cpu_has_amx
 from .token_order import block_local_permutation, mask_unit_layout, undo_windowing, unroll_permutation
 
 CPU_HAS_AMX = cpu_has_amx()  # read once, at import: a constant to torch.compile
-# bf16 inference on an AMX CPU: windows of up to this many keys run as matmuls, longer attention as SDPA
+# bf16 on an AMX CPU: windows of up to this many keys run as matmuls, longer attention as SDPA ...
 MAX_KEYS_OF_A_MATMUL_WINDOW = 64
+# ... and in training, attention whose scores take up to this many bytes (glibc's largest reused block)
+MAX_SCORES_BYTES_OF_MATMUL_TRAINING = 32 * 2**20
 
 
 class MaskUnitAttention(nn.Module):
@@ -72,15 +74,17 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor
     """Softmax attention of 4-D [B, heads, N_q, D] queries over [B, heads, N_k, D] keys and values.
 
     ``scaled_dot_product_attention`` everywhere except bf16 on the CPU, where two batched bf16 matmuls and
-    a softmax run instead where they are the faster: in training (flash's backward is 1.7-5x slower than
-    theirs), at every shape on CPUs without AMX tiles (flash's forward is 1.3-3x slower there), and in
-    windows of up to 64 keys with AMX. Inference on AMX keeps flash for longer attention, where it is up to
-    1.3x faster. The matmuls keep the attention probabilities for backward (``benchmarks/README.md``).
+    a softmax run instead where they are the faster (``benchmarks/README.md``, "CPU precision"): at every
+    shape on CPUs without AMX tiles; with AMX, in windows of up to 64 keys and, in training, wherever the
+    attention scores fit in 32 MiB (flash's backward is the slower one there; beyond that size glibc maps
+    every scores tensor afresh and flash is faster).
     """
     if q.device.type != "cpu" or q.dtype != torch.bfloat16:
         return F.scaled_dot_product_attention(q, k, v)
-    if CPU_HAS_AMX and k.shape[-2] > MAX_KEYS_OF_A_MATMUL_WINDOW and not torch.is_grad_enabled():
-        return F.scaled_dot_product_attention(q, k, v)
+    if CPU_HAS_AMX and k.shape[-2] > MAX_KEYS_OF_A_MATMUL_WINDOW:
+        scores_bytes = q.numel() // q.shape[-1] * k.shape[-2] * q.element_size()
+        if not torch.is_grad_enabled() or scores_bytes > MAX_SCORES_BYTES_OF_MATMUL_TRAINING:
+            return F.scaled_dot_product_attention(q, k, v)
     with torch.autocast("cpu", enabled=False):  # keep the softmax in bf16 under autocast, as SDPA does
         scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)  # [B, heads, N_q, N_k]
         return scores.softmax(dim=-1) @ v

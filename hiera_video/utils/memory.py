@@ -4,8 +4,9 @@ By default glibc hands every block of 128 KiB and more back to the kernel when i
 a trim of the heap's top), so each forward pass maps its large activations anew: the kernel zeroes every
 page and the first write to it page-faults. A Hiera-B 16x224 forward allocates hundreds of such blocks
 (most of up to 32 MiB). :func:`keep_freed_memory` raises glibc's thresholds once at the start of a job, so
-freed blocks stay in the heap and the next pass reuses them: 1.1x on a CPU forward (fp32 and bf16, ours and
-timm's alike, ``benchmarks/README.md``). The price is that a process keeps its peak heap until it exits, as
+freed blocks stay in the heap and the next pass reuses them: 1.04-1.07x on a CPU forward (ours and timm's
+alike) and 1.2x on our bf16 training step, whose attention matmuls allocate 20 MB scores tensors per block
+(``benchmarks/README.md``). The price is that a process keeps its peak heap until it exits, as
 PyTorch's CUDA caching allocator does on the GPU. Other allocators (jemalloc, tcmalloc through
 ``LD_PRELOAD``) and the user's own ``MALLOC_*`` settings are left alone.
 """

@@ -182,6 +182,24 @@ def test_bf16_attention_gradients_match_fp32_sdpa(monkeypatch, amx):
         assert relative_error(got.grad.float(), expected.grad) < 3e-2
 
 
+@pytest.mark.parametrize("amx, keys, grad, scores_limit, expected", [
+    (False, 65, False, 2**25, "matmuls"), (True, 64, False, 2**25, "matmuls"), (True, 65, False, 2**25, "sdpa"),
+    (True, 65, True, 2**25, "matmuls"), (True, 65, True, 1024, "sdpa")],
+    ids=["no AMX", "AMX window", "AMX inference", "AMX training", "AMX training, scores too large"])
+def test_bf16_cpu_attention_takes_the_faster_kernel(monkeypatch, amx, keys, grad, scores_limit, expected):
+    monkeypatch.setattr(hiera, "CPU_HAS_AMX", amx)
+    monkeypatch.setattr(hiera, "MAX_SCORES_BYTES_OF_MATMUL_TRAINING", scores_limit)
+    used = []
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention",
+                        lambda *args: used.append("sdpa") or sdpa(*args))
+    # scores of [1, 2, 16, 65] in bf16 take 4160 bytes: over a 1024-byte limit
+    q, k, v = (torch.randn(1, 2, n, 8, dtype=torch.bfloat16) for n in (16, keys, keys))
+    with torch.set_grad_enabled(grad):
+        attention(q, k, v)
+    assert (used[0] if used else "matmuls") == expected
+
+
 @pytest.mark.parametrize("cast", ["autocast", "bf16 model"])
 def test_bf16_logits_stay_close_to_fp32(cast):
     torch.manual_seed(0)
