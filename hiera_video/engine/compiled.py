@@ -2,7 +2,7 @@
 
 Inductor with weight freezing folds the weights into constants (prepacked for oneDNN on the CPU) and fuses
 LayerNorm, GELU and residual passes into the GEMMs around them. Measured on Hiera-B 16x224 (2-core Xeon with
-AMX, batch 1, ``benchmarks/README.md``): 1.1x on an fp32 forward and 1.25-1.3x on a bf16 one, after about
+AMX, batch 1, ``benchmarks/README.md``): 1.15x on an fp32 forward and 1.2-1.35x on a bf16 one, after about
 30 s of compiling per input shape. It pays on a dataset (testing, feature extraction), not on one clip, so
 it is opt-in: ``TEST.COMPILE True`` for testing, ``--compile`` for ``tools/extract_features.py``.
 """
