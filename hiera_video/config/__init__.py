@@ -357,6 +357,9 @@ def validate_config(cfg: CfgNode, origins: Optional[Mapping[str, str]] = None) -
     architecture = _model_architecture(cfg)
     _check_hiera_overrides(architecture)
     _check_input_fits_model(cfg, architecture)
+    if cfg.TEST.COMPILE and not task_class(cfg.TASK).compiles_for_testing:
+        raise ConfigError(f"TEST.COMPILE: TASK {cfg.TASK} does not support it (testing compiles the classifier "
+                          "of TASK classification only): set TEST.COMPILE False.")
     try:
         task_class(cfg.TASK).check_config(cfg)
     except ValueError as error:

@@ -46,7 +46,7 @@ def test_ava_needs_the_binary_cross_entropy_loss(tmp_path):
 
 @pytest.mark.parametrize("task", ["ava", "mae"])
 def test_only_classification_testing_compiles(tmp_path, task):
-    with pytest.raises(ConfigError, match=f"TASK {task} does not support it: set TEST.COMPILE False"):
+    with pytest.raises(ConfigError, match=f"TEST.COMPILE: TASK {task} does not support it"):
         tiny_cfg(tmp_path, "TASK", task, "MODEL.LOSS_FUNC", "bce", "TEST.COMPILE", "True")
     assert tiny_cfg(tmp_path, "TEST.COMPILE", "True").TEST.COMPILE is True
 

@@ -25,10 +25,7 @@ class AvaDetectionTask(Task):
 
     @classmethod
     def check_config(cls, cfg: CfgNode) -> None:
-        """AVA's actions are multi-label: MODEL.LOSS_FUNC must be ``bce``; no TEST.COMPILE."""
-        if cfg.TEST.COMPILE:
-            raise ValueError("TEST.COMPILE compiles the classifier of TASK classification's testing; TASK ava "
-                             "does not support it: set TEST.COMPILE False.")
+        """AVA's actions are multi-label: MODEL.LOSS_FUNC must be ``bce``."""
         if cfg.MODEL.LOSS_FUNC != "bce":
             raise ValueError(f"MODEL.LOSS_FUNC '{cfg.MODEL.LOSS_FUNC}' does not fit TASK ava: its actions are "
                              "multi-label, scored with sigmoid + binary cross entropy; set MODEL.LOSS_FUNC bce.")

@@ -140,6 +140,8 @@ class Task(ABC):
     name: ClassVar[str] = ""
     #: Whether the task has a test stage (``TEST.ENABLE``) and validation (``TRAIN.EVAL_PERIOD``).
     has_test_stage: ClassVar[bool] = False
+    #: Whether its test stage can run the model through ``torch.compile`` (``TEST.COMPILE``).
+    compiles_for_testing: ClassVar[bool] = False
 
     def __init__(self, cfg: CfgNode):
         self.cfg = cfg

@@ -46,6 +46,7 @@ class ClassificationTask(Task):
     """Supervised video classification with soft cross entropy, mixup / cutmix and label smoothing."""
 
     has_test_stage = True
+    compiles_for_testing = True
 
     @classmethod
     def check_config(cls, cfg: CfgNode) -> None:
