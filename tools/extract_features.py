@@ -50,6 +50,7 @@ def main() -> int:
 
     from hiera_video.datasets import build_dataset
     from hiera_video.engine.distributed import cleanup_distributed, setup_distributed
+    from hiera_video.engine.compiled import COMPILE_NOTICE
     from hiera_video.engine.precision import precision_name
     from hiera_video.inference.features import FeatureExtractor, extract_to_file, load_feature_model
     from hiera_video.inference.sources import find_videos
@@ -71,7 +72,7 @@ def main() -> int:
     if ctx.is_main:
         print(f"precision: {precision_name(extractor.precision)} on {ctx.device.type}", file=sys.stderr)
         if args.compile:
-            print("compile: torch.compile with frozen weights; the first batch of each shape compiles", file=sys.stderr)
+            print(f"compile: {COMPILE_NOTICE}", file=sys.stderr)
     paths = None if args.split else find_videos(args.inputs)
     dataset = build_dataset(cfg, args.split, mode="test") if args.split else None
     try:

@@ -12,6 +12,9 @@ from typing import Callable
 
 import torch
 
+#: What the tools and the log say when they compile.
+COMPILE_NOTICE = "torch.compile with frozen weights; the first batch of each shape compiles"
+
 
 def compile_for_inference(function: Callable) -> Callable:
     """``torch.compile(function)`` with inductor's weight freezing, for a model (or its

@@ -18,7 +18,7 @@ from hiera_video.utils import remote
 from hiera_video.utils.errors import MissingInputError
 
 from .checkpoint import find_latest_checkpoint
-from .compiled import compile_for_inference
+from .compiled import COMPILE_NOTICE, compile_for_inference
 from .distributed import DistributedContext
 from .logging import get_logger
 from .preemption import PreemptionGuard
@@ -74,7 +74,7 @@ def test(cfg: CfgNode, ctx: DistributedContext) -> Evaluation:
     logger.info("Model %s, %s", describe_model(cfg, model), precision_name(cfg.TRAIN.MIXED_PRECISION))
     model = model.to(ctx.device)
     if cfg.TEST.COMPILE:
-        logger.info("TEST.COMPILE: torch.compile with frozen weights; the first batch of each shape compiles")
+        logger.info("TEST.COMPILE: %s", COMPILE_NOTICE)
         model = compile_for_inference(model)
     with PreemptionGuard(action="stopping after the current batch to keep the results so far") as preemption:
         return task.evaluate(model, ctx, cfg.TEST.SPLIT, test_results_dir(cfg), checkpoint, preemption=preemption)
